@@ -1,0 +1,9 @@
+"""facemask-rcnn: Mask R-CNN for protective face masks (train, evaluate, predict, serve)."""
+
+__version__ = "0.1.0"
+
+from .config import Config, load_config  # noqa: E402
+from .data import load_records  # noqa: E402
+from .modeling import build_model  # noqa: E402
+
+__all__ = ["Config", "__version__", "build_model", "load_config", "load_records"]

@@ -1,0 +1,183 @@
+"""``facemask`` command line: parses arguments, calls the package's functions, prints results."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import ConfigError, load_config
+from .data.load import DatasetError
+from .modeling.backbones import WeightsUnavailable
+
+EPILOGS = {
+    "config show": "examples:\n  facemask config show\n  facemask config show configs/seed.yaml\n"
+    "  facemask config show --set image_size=256 --set backbone=resnet50",
+    "data check": "examples:\n  facemask data check DATASET\n"
+    "  facemask data check ../shared/datasets/maskedface --class-attribute folder\n"
+    "  facemask data check DATASET --split val --class-attribute type",
+    "data convert": "examples:\n"
+    "  facemask data convert DATASET --split train --to coco --out train.json\n"
+    "  facemask data convert coco.json --to via --out via_project.json",
+    "synth": "examples:\n  facemask synth data/synth --n 200\n"
+    "  facemask synth data/tiny --n 8 --size 128",
+}
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML config file (defaults when omitted)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key; VALUE is YAML, e.g. --set image_size=256",
+    )
+
+
+def _add_data_args(parser: argparse.ArgumentParser, split: str | None) -> None:
+    parser.add_argument("dataset", help="dataset folder or annotation file (VIA, COCO, label PNGs)")
+    parser.add_argument("--split", default=split, help="sub-folder to read (train, val…)")
+    parser.add_argument(
+        "--class-attribute",
+        help="VIA region attribute holding the class (label PNGs: any value uses the folder name)",
+    )
+    parser.add_argument("--keep-empty", action="store_true", help="keep images without regions")
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from .modeling.backbones import backbone_strides, build_backbone
+
+    config = load_config(args.file, args.set)
+    backbone = build_backbone(config.backbone, config.fpn_channels, imagenet=False)
+    print(config.display(backbone_strides(backbone)))
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from .data.checks import summarize
+    from .data.load import SPLIT_ALIASES, load_records, split_folder
+
+    root = Path(args.dataset)
+    splits: list[str | None] = [args.split]
+    if args.split is None and root.is_dir():
+        found = []
+        for split in SPLIT_ALIASES:
+            try:
+                found.append((split, split_folder(root, split)))
+            except DatasetError:
+                continue
+        unique = {folder: split for split, folder in reversed(found)}
+        splits = list(unique.values())[::-1] or [None]
+    errors = 0
+    for split in splits:
+        records, problems = load_records(
+            root, split, args.class_attribute, keep_empty=args.keep_empty
+        )
+        print(summarize(records, problems, f"{root}" + (f" [{split}]" if split else "")))
+        errors += sum(p.severity == "error" for p in problems)
+    return 1 if errors else 0
+
+
+def cmd_data_convert(args: argparse.Namespace) -> int:
+    from .data.coco import write_coco
+    from .data.load import load_records
+    from .data.records import class_names_of
+    from .data.via import write_via
+
+    records, problems = load_records(
+        args.dataset, args.split, args.class_attribute, keep_empty=args.keep_empty
+    )
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if args.to == "coco":
+        write_coco(records, args.out, class_names_of(records))
+    else:
+        write_via(records, args.out, class_attribute=args.class_attribute or "type")
+    print(f"wrote {len(records)} image(s) to {args.out}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .data.synth import contact_sheet, synthesize
+
+    splits = synthesize(args.out, n=args.n, seed=args.seed, size=args.size)
+    sheet = Path(args.out) / "contact_sheet.png"
+    contact_sheet(splits["train"][:24], sheet)
+    for split, records in splits.items():
+        count = sum(len(r.instances) for r in records)
+        print(f"{split}: {len(records)} images, {count} masks -> {Path(args.out) / split}")
+    print(f"contact sheet: {sheet}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facemask",
+        description="Train, evaluate and serve Mask R-CNN models that segment face masks.",
+    )
+    parser.add_argument("--version", action="version", version=f"facemask-rcnn {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def sub(group, name: str, key: str, help_text: str):  # noqa: ANN001, ANN202
+        return group.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EPILOGS.get(key),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    config = commands.add_parser("config", help="show configurations").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    show = sub(config, "show", "config show", "print a config with its derived backbone strides")
+    show.add_argument("file", nargs="?", help="YAML config (defaults when omitted)")
+    show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    show.set_defaults(func=cmd_config_show)
+
+    data = commands.add_parser("data", help="check and convert datasets").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    check = sub(data, "check", "data check", "validate a dataset and print a summary table")
+    _add_data_args(check, None)
+    check.set_defaults(func=cmd_data_check)
+    convert = sub(data, "convert", "data convert", "write a dataset as VIA 2.x or COCO")
+    _add_data_args(convert, None)
+    convert.add_argument("--to", choices=("via", "coco"), required=True)
+    convert.add_argument("--out", required=True, help="new JSON file (never overwritten)")
+    convert.set_defaults(func=cmd_data_convert)
+
+    synth = sub(commands, "synth", "synth", "render the embedded default dataset (people in masks)")
+    synth.add_argument("out", help="output folder (gets train/ and val/)")
+    synth.add_argument("--n", type=int, default=200, help="number of images (20%% go to val)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--size", type=int, default=320, help="image side in pixels")
+    synth.set_defaults(func=cmd_synth)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
+    )
+    try:
+        return args.func(args)
+    except (
+        ConfigError,
+        DatasetError,
+        WeightsUnavailable,
+        FileExistsError,
+        FileNotFoundError,
+    ) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

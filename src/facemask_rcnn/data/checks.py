@@ -1,0 +1,124 @@
+"""Problems found while reading annotations: one line each, naming the file and the item.
+
+Readers never raise on bad items; they append a Problem and keep the rest of the dataset.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .records import polygon_area
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad item: ``file`` (annotation or image), ``item`` (image / region), ``message``."""
+
+    file: str
+    item: str
+    message: str
+    severity: str = "error"  # "error": item dropped; "warning": item kept after a fix
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.file}: {self.item}: {self.message}"
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the header; ValueError with a reason for missing/corrupt files."""
+    if not path.is_file():
+        raise ValueError("image file is missing")
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"image is corrupt or not an image ({err})") from err
+
+
+def clean_polygon(
+    points: np.ndarray, width: int, height: int, file: str, item: str, problems: list[Problem]
+) -> np.ndarray | None:
+    """Validate one polygon: < 3 points or zero area drop it; points outside are clipped."""
+    if len(points) < 3:
+        problems.append(Problem(file, item, f"polygon has {len(points)} point(s), needs >= 3"))
+        return None
+    if not np.isfinite(points).all():
+        problems.append(Problem(file, item, "polygon has non-numeric coordinates"))
+        return None
+    inside = (points[:, 0] >= 0) & (points[:, 0] <= width) & (points[:, 1] >= 0)
+    inside &= points[:, 1] <= height
+    if not inside.all():
+        problems.append(
+            Problem(
+                file,
+                item,
+                f"{int((~inside).sum())} point(s) outside the {width}x{height} image, clipped",
+                "warning",
+            )
+        )
+        points = np.stack([points[:, 0].clip(0, width), points[:, 1].clip(0, height)], axis=1)
+    if polygon_area(points) < 1.0:
+        problems.append(Problem(file, item, "region has zero area"))
+        return None
+    return points
+
+
+def resolve_label(
+    raw: object, class_names: list[str] | None, file: str, item: str, problems: list[Problem]
+) -> str | None:
+    """Check a class value against the known names (None = accept any non-empty value)."""
+    label = str(raw).strip() if raw is not None else ""
+    if not label:
+        problems.append(Problem(file, item, "class value is missing"))
+        return None
+    if class_names is not None and label not in class_names:
+        problems.append(Problem(file, item, f"unknown class value {label!r}; known {class_names}"))
+        return None
+    return label
+
+
+def first_of_each_name(names: list[str], file: str, problems: list[Problem]) -> list[int]:
+    """Indices to keep: the first entry of each file name; later duplicates are reported."""
+    seen: set[str] = set()
+    keep = []
+    for i, name in enumerate(names):
+        if name in seen:
+            problems.append(Problem(file, name, "duplicate file name, later entry ignored"))
+        else:
+            seen.add(name)
+            keep.append(i)
+    return keep
+
+
+def summarize(records: list, problems: list[Problem], title: str = "") -> str:
+    """Text table: images, instances per class, box-size percentiles, problems (one per line)."""
+    counts: dict[str, int] = {}
+    sides = []
+    for rec in records:
+        for inst in rec.instances:
+            counts[inst.label] = counts.get(inst.label, 0) + 1
+            x0, y0, x1, y1 = inst.box()
+            sides.append(math.sqrt(max(x1 - x0, 0) * max(y1 - y0, 0)))
+    negatives = sum(1 for rec in records if not rec.instances)
+    lines = [title] if title else []
+    lines.append(f"  images           {len(records)}  (without instances: {negatives})")
+    lines.append(f"  instances        {sum(counts.values())}")
+    for label in sorted(counts):
+        lines.append(f"    {label:<14} {counts[label]}")
+    if sides:
+        p = np.percentile(sides, [5, 25, 50, 75, 95])
+        lines.append(
+            "  box side px      p5 {:.0f}  p25 {:.0f}  p50 {:.0f}  p75 {:.0f}  p95 {:.0f}".format(
+                *p
+            )
+        )
+    errors = sum(1 for p in problems if p.severity == "error")
+    lines.append(f"  problems         {errors} error(s), {len(problems) - errors} warning(s)")
+    lines += [f"    {p}" for p in problems]
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""Per-pixel label PNGs: pixel value → class, connected components → instances.
+
+Layout: ``FOLDER/images/NAME.jpg`` with ``FOLDER/masks/NAME_gt.png`` (or ``NAME.png``), or one
+such pair of folders per sub-category (``FOLDER/CWM/images``…), as in MaskedFace.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .checks import Problem, image_size
+from .records import ImageRecord, Instance, mask_to_rle
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+MASKEDFACE_VALUES = {2: "face_mask"}  # 0 background, 1 face skin/hair, 2 face mask
+MASKEDFACE_OTHER = (0, 1)
+
+
+def pair_folders(folder: Path) -> list[Path]:
+    """Folders holding an ``images``/``masks`` pair: the folder itself or its sub-folders."""
+    if (folder / "images").is_dir() and (folder / "masks").is_dir():
+        return [folder]
+    return sorted(p for p in folder.iterdir() if (p / "images").is_dir() and (p / "masks").is_dir())
+
+
+def _mask_file(masks: Path, stem: str) -> Path | None:
+    for name in (f"{stem}_gt.png", f"{stem}.png"):
+        if (masks / name).is_file():
+            return masks / name
+    return None
+
+
+def read_label_pngs(
+    folder: str | Path,
+    value_classes: dict[int, str] | None = None,
+    other_values: tuple[int, ...] = MASKEDFACE_OTHER,
+    class_from_folder: bool = False,
+    keep_empty: bool = False,
+    min_area_fraction: float = 2e-4,
+) -> tuple[list[ImageRecord], list[Problem]]:
+    """Read label PNGs; components smaller than ``min_area_fraction`` of the image are specks.
+
+    ``value_classes`` maps pixel values to class names (default: MaskedFace's 2 → face_mask);
+    ``other_values`` are known non-mask values; any other value is reported as unknown.
+    With ``class_from_folder`` the sub-category folder name (e.g. CWM, IWM) is the class.
+    """
+    folder = Path(folder)
+    value_classes = value_classes or MASKEDFACE_VALUES
+    problems: list[Problem] = []
+    records = []
+    seen: set[str] = set()
+    for pair in pair_folders(folder):
+        for image_path in sorted((pair / "images").iterdir()):
+            if image_path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            rel = str(image_path.relative_to(folder))
+            mask_path = _mask_file(pair / "masks", image_path.stem)
+            if mask_path is None:
+                problems.append(Problem(rel, image_path.name, "no label PNG in masks/"))
+                continue
+            try:
+                width, height = image_size(image_path)
+                labels = np.asarray(Image.open(mask_path))
+            except (ValueError, OSError) as err:
+                problems.append(Problem(rel, image_path.name, str(err)))
+                continue
+            if labels.shape[:2] != (height, width):
+                problems.append(
+                    Problem(
+                        str(mask_path), image_path.name, f"label size {labels.shape[:2]} != image"
+                    )
+                )
+                continue
+            if labels.ndim == 3:
+                labels = labels[..., 0]
+            unknown = sorted(
+                set(np.unique(labels).tolist()) - set(value_classes) - set(other_values)
+            )
+            if unknown:
+                problems.append(
+                    Problem(str(mask_path), image_path.name, f"unknown class value(s) {unknown}")
+                )
+            instances = []
+            for value, name in value_classes.items():
+                label = pair.name if class_from_folder else name
+                count, comp, stats, _ = cv2.connectedComponentsWithStats(
+                    (labels == value).astype(np.uint8), connectivity=8
+                )
+                for c in range(1, count):
+                    if stats[c, cv2.CC_STAT_AREA] < min_area_fraction * width * height:
+                        continue
+                    rle = mask_to_rle(comp == c)
+                    instances.append(Instance(label, rle=rle, attributes={"folder": pair.name}))
+            if image_path.name in seen:
+                problems.append(Problem(rel, image_path.name, "duplicate file name"))
+            seen.add(image_path.name)
+            if instances or keep_empty:
+                records.append(ImageRecord(image_path, width, height, instances, str(mask_path)))
+    return records, problems

@@ -1,0 +1,76 @@
+"""Find and read a dataset in any supported layout: one entry point for CLI, API and notebook."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .checks import Problem
+from .coco import is_coco, read_coco
+from .labelpng import pair_folders, read_label_pngs
+from .records import ImageRecord
+from .via import is_via, read_via
+
+SPLIT_ALIASES = {
+    "train": ("train", "training"),
+    "val": ("val", "valid", "validation", "testing", "test"),
+    "test": ("test", "testing"),
+}
+
+
+class DatasetError(ValueError):
+    """A path that holds no dataset we can read."""
+
+
+def split_folder(root: Path, split: str) -> Path:
+    """``root/split`` under any usual spelling (train/training, val/validation/testing…)."""
+    for name in SPLIT_ALIASES.get(split, (split,)):
+        if (root / name).is_dir():
+            return root / name
+    raise DatasetError(f"{root}: no '{split}' split folder (tried {SPLIT_ALIASES.get(split)})")
+
+
+def _annotation_file(folder: Path) -> Path | None:
+    preferred = folder / "via_region_data.json"
+    if preferred.is_file():
+        return preferred
+    files = sorted(folder.glob("*.json")) + sorted(folder.glob("annotations/*.json"))
+    return files[0] if files else None
+
+
+def load_records(
+    path: str | Path,
+    split: str | None = None,
+    class_attribute: str | None = None,
+    class_names: list[str] | None = None,
+    keep_empty: bool = False,
+) -> tuple[list[ImageRecord], list[Problem]]:
+    """Read VIA 1.x/2.x, COCO or label-PNG annotations at ``path`` (a file or a dataset folder).
+
+    ``split`` picks ``path/<split>`` first (the original ``DATASET/train``, ``DATASET/val``).
+    ``class_attribute`` names the VIA region attribute holding the class; for label PNGs any
+    value (e.g. ``folder``) takes the class from the sub-category folder (CWM/IWM).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file or folder")
+    if path.is_dir() and split:
+        path = split_folder(path, split)
+    if path.is_dir():
+        if pair_folders(path):
+            return read_label_pngs(
+                path, class_from_folder=bool(class_attribute), keep_empty=keep_empty
+            )
+        annotation = _annotation_file(path)
+        if annotation is None:
+            raise DatasetError(f"{path}: no VIA/COCO JSON and no images/ + masks/ folders")
+        path = annotation
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DatasetError(f"{path}: cannot read JSON: {err}") from err
+    if is_coco(data):
+        return read_coco(path, class_names, keep_empty)
+    if is_via(data):
+        return read_via(path, class_attribute, class_names, keep_empty)
+    raise DatasetError(f"{path}: neither a VIA nor a COCO annotation file")

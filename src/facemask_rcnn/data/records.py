@@ -1,0 +1,105 @@
+"""The format-neutral hub: every reader yields ImageRecords, every writer consumes them.
+
+An Instance holds its shape as polygons (from VIA, COCO polygons, the synthesiser) or as a COCO
+RLE (from label PNGs, COCO RLE, predictions); ``to_mask`` rasterises either at any image size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+
+@dataclass
+class Instance:
+    """One object: a class label, its shape, an optional score (predictions) and attributes."""
+
+    label: str
+    polygons: list[np.ndarray] = field(default_factory=list)  # each (N, 2) float x, y in pixels
+    rle: dict[str, Any] | None = None  # COCO RLE {"size": [h, w], "counts": ...}
+    score: float | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def to_mask(self, height: int, width: int, scale: float = 1.0) -> np.ndarray:
+        """Binary uint8 mask of shape (height, width); ``scale`` maps source pixels to it."""
+        if self.rle is not None:
+            mask = mask_utils.decode(self.rle)
+            if mask.shape != (height, width):
+                pil = Image.fromarray(mask * 255).resize((width, height), Image.NEAREST)
+                mask = (np.asarray(pil) > 127).astype(np.uint8)
+            return mask
+        flat = [(np.asarray(p, dtype=np.float64) * scale).ravel().tolist() for p in self.polygons]
+        if not flat:
+            return np.zeros((height, width), dtype=np.uint8)
+        rles = mask_utils.frPyObjects(flat, height, width)
+        return mask_utils.decode(mask_utils.merge(rles))
+
+    def box(self) -> tuple[float, float, float, float]:
+        """Tight box (x0, y0, x1, y1) in source pixels."""
+        if self.rle is not None:
+            x, y, w, h = mask_utils.toBbox(self.rle).tolist()
+            return x, y, x + w, y + h
+        pts = np.concatenate(self.polygons)
+        return (*pts.min(axis=0).tolist(), *pts.max(axis=0).tolist())
+
+    def area(self) -> float:
+        """Area in source pixels (polygon shoelace or RLE pixel count)."""
+        if self.rle is not None:
+            return float(mask_utils.area(self.rle))
+        return float(sum(polygon_area(p) for p in self.polygons))
+
+
+@dataclass
+class ImageRecord:
+    """One image and its instances; ``source`` names the annotation file it came from."""
+
+    path: Path
+    width: int
+    height: int
+    instances: list[Instance] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+
+def polygon_area(poly: np.ndarray) -> float:
+    """Shoelace area of an (N, 2) polygon."""
+    x, y = poly[:, 0], poly[:, 1]
+    return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
+
+
+def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
+    """COCO RLE of a binary (H, W) mask with ``counts`` as a str (JSON-ready)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def mask_to_polygons(mask: np.ndarray, tolerance: float = 1.0) -> list[np.ndarray]:
+    """Outer contours of a binary mask as simplified polygons (for VIA/COCO polygon output)."""
+    import cv2
+
+    padded = np.pad(mask.astype(np.uint8), 1)
+    contours, _ = cv2.findContours(padded, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    polygons = []
+    for contour in contours:
+        approx = cv2.approxPolyDP(contour, tolerance, True)[:, 0, :].astype(np.float64) - 1
+        if len(approx) >= 3:
+            # Contour points are pixel centres; push outward by half a pixel to cover the pixel.
+            centre = approx.mean(axis=0)
+            direction = approx - centre
+            norm = np.linalg.norm(direction, axis=1, keepdims=True).clip(min=1e-6)
+            polygons.append(approx + 0.5 + 0.5 * direction / norm)
+    return polygons
+
+
+def class_names_of(records: list[ImageRecord]) -> list[str]:
+    """Sorted distinct labels across records."""
+    return sorted({inst.label for rec in records for inst in rec.instances})

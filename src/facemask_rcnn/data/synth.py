@@ -1,0 +1,334 @@
+"""Procedural people-in-masks scenes with exact polygons: the embedded default dataset.
+
+No external assets: each face is drawn on its own canvas (torso, neck, hair, ears, eyes, brows,
+nose, a mask of one of four kinds), rolled, and pasted into a cluttered background. The mask's
+polygon goes through the same transform and is clipped to the image, so labels are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from .records import ImageRecord, Instance, polygon_area
+
+MASK_TYPES = ("surgical", "n95", "cloth", "fashion")
+SKIN_TONES = [(255, 224, 196), (241, 194, 150), (224, 172, 125), (198, 134, 90),
+              (161, 102, 62), (117, 72, 42), (84, 52, 32)]  # fmt: skip
+HAIR_COLOURS = [(20, 15, 10), (60, 40, 25), (110, 75, 40), (180, 140, 80), (200, 200, 195),
+                (120, 30, 20)]  # fmt: skip
+
+
+@dataclass
+class Face:
+    """What to draw for one person: head height in pixels, roll in degrees, yaw shift, mask kind."""
+
+    height: float
+    roll: float
+    yaw: float
+    kind: str | None  # None: a bare face (a negative)
+    low: bool  # worn below the nose (MaskedFace's "IWM")
+
+
+def _colour(rng: np.random.Generator, base: tuple[int, ...], spread: int = 20) -> tuple[int, ...]:
+    return tuple(int(np.clip(c + rng.integers(-spread, spread + 1), 0, 255)) for c in base)
+
+
+def _random_colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    return tuple(int(v) for v in rng.integers(0, 256, 3))  # type: ignore[return-value]
+
+
+def mask_colour(rng: np.random.Generator, kind: str) -> tuple[int, int, int]:
+    """Typical colours per kind, with a share of anything-goes so colour never identifies a mask."""
+    if rng.random() < 0.25:
+        return _random_colour(rng)
+    palettes = {
+        "surgical": [
+            (160, 200, 230),
+            (235, 240, 245),
+            (150, 210, 190),
+            (30, 30, 35),
+            (240, 180, 200),
+        ],
+        "n95": [(240, 240, 235), (225, 225, 215), (200, 200, 200), (40, 40, 40)],
+        "cloth": [(30, 30, 35), (90, 90, 95), (20, 40, 90), (120, 20, 30), (200, 190, 170)],
+        "fashion": [(200, 40, 60), (40, 120, 200), (240, 200, 40), (120, 60, 160), (20, 20, 20)],
+    }
+    choices = palettes[kind]
+    return _colour(rng, choices[rng.integers(len(choices))], 15)  # type: ignore[return-value]
+
+
+def _pattern(rng: np.random.Generator, size: int, base: tuple[int, ...], kind: str) -> Image.Image:
+    """Texture for a mask: pleats, seams, stripes, dots, checks or printed shapes."""
+    tile = Image.new("RGB", (size, size), base)
+    draw = ImageDraw.Draw(tile)
+    other = _random_colour(rng)
+    step = max(3, int(size * rng.uniform(0.06, 0.14)))
+    if kind == "cloth":
+        style = rng.integers(3)
+        for i in range(-size, 2 * size, step):
+            if style == 0:
+                draw.line([(i, 0), (i + size, size)], fill=other, width=max(1, step // 3))
+            elif style == 1:
+                for j in range(0, size, step):
+                    draw.ellipse([i, j, i + step // 2, j + step // 2], fill=other)
+            else:
+                draw.rectangle([i, 0, i + step // 2, size], fill=other)
+                draw.rectangle([0, i, size, i + step // 2], fill=other)
+    elif kind == "fashion":
+        for _ in range(int(rng.integers(6, 20))):
+            x, y = rng.integers(0, size, 2)
+            r = int(rng.integers(step // 2 + 1, step * 2 + 2))
+            shape = [x - r, y - r, x + r, y + r]
+            fill = _random_colour(rng)
+            if rng.random() < 0.5:
+                draw.ellipse(shape, fill=fill)
+            else:
+                draw.regular_polygon((int(x), int(y), r), int(rng.integers(3, 7)), fill=fill)
+    return tile
+
+
+def mask_polygon(kind: str, cx: float, cy: float, h: float, low: bool) -> np.ndarray:
+    """Outline of a worn mask in face-canvas coordinates (head centre cx, cy; head height h)."""
+    top = cy + (0.12 if low else 0.0) * h
+    bottom = cy + 0.47 * h
+    half = 0.33 * h
+    t = np.linspace(0, 1, 9)
+    if kind == "n95":  # cupped: pointed nose, round chin
+        upper = np.stack([cx - half + 2 * half * t, top + 0.06 * h * np.abs(2 * t - 1) ** 1.5], 1)
+        angle = np.linspace(0, math.pi, 13)
+        lower = np.stack(
+            [cx + half * np.cos(angle), bottom - 0.2 * h + 0.22 * h * np.sin(angle)], 1
+        )
+        return np.concatenate([upper, lower])
+    # surgical / cloth / fashion: a band over nose and cheeks, flatter bottom for surgical
+    depth = 0.06 if kind == "surgical" else 0.14
+    upper = np.stack([cx - half + 2 * half * t, top + 0.03 * h * np.sin(math.pi * t) * -1], 1)
+    right = np.array(
+        [[cx + half * 0.98, (top + bottom) / 2], [cx + half * 0.85, bottom - depth * h]]
+    )
+    lower = np.stack(
+        [cx + half * 0.8 * (1 - 2 * t), bottom + depth * h * np.sin(math.pi * t) * 0.6], 1
+    )
+    left = np.array(
+        [[cx - half * 0.85, bottom - depth * h], [cx - half * 0.98, (top + bottom) / 2]]
+    )
+    return np.concatenate([upper, right, lower, left])
+
+
+def draw_face(rng: np.random.Generator, face: Face) -> tuple[Image.Image, np.ndarray | None]:
+    """RGBA canvas (2h x 2h) with the person, and the mask polygon in canvas coordinates."""
+    h = face.height
+    size = int(2 * h)
+    cx, cy = size / 2 + face.yaw * 0.08 * h, size / 2
+    canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(canvas)
+    skin = _colour(rng, SKIN_TONES[rng.integers(len(SKIN_TONES))])
+    shade = tuple(int(c * 0.85) for c in skin)
+    hair = _colour(rng, HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], 10)
+    shirt = _random_colour(rng)
+    c = size / 2
+    draw.ellipse([c - 0.8 * h, c + 0.62 * h, c + 0.8 * h, c + 1.6 * h], fill=shirt)
+    draw.rectangle([c - 0.14 * h, c + 0.25 * h, c + 0.14 * h, c + 0.75 * h], fill=shade)
+    long_hair = rng.random() < 0.4
+    draw.ellipse(
+        [c - 0.4 * h, c - 0.53 * h, c + 0.4 * h, c + (0.42 if long_hair else 0.2) * h], fill=hair
+    )
+    for side in (-1, 1):
+        draw.ellipse([c + side * 0.31 * h - 0.06 * h, c - 0.08 * h, c + side * 0.31 * h + 0.06 * h,
+                      c + 0.12 * h], fill=shade)  # fmt: skip
+    draw.ellipse([c - 0.3 * h, c - 0.42 * h, c + 0.3 * h, c + 0.48 * h], fill=skin)
+    draw.chord([c - 0.32 * h, c - 0.5 * h, c + 0.32 * h, c - 0.05 * h], 180, 360, fill=hair)
+    eye_r = 0.045 * h
+    for side in (-1, 1):
+        ex, ey = cx + side * 0.12 * h, cy - 0.02 * h
+        draw.ellipse(
+            [ex - eye_r * 1.4, ey - eye_r, ex + eye_r * 1.4, ey + eye_r], fill=(245, 245, 240)
+        )
+        iris = _colour(rng, (60, 40, 30), 30)
+        draw.ellipse(
+            [ex - eye_r * 0.7, ey - eye_r * 0.7, ex + eye_r * 0.7, ey + eye_r * 0.7], fill=iris
+        )
+        draw.line([ex - eye_r * 1.6, ey - eye_r * 2.2, ex + eye_r * 1.6, ey - eye_r * 2.4],
+                  fill=hair, width=max(1, int(eye_r * 0.6)))  # fmt: skip
+    draw.line(
+        [cx, cy + 0.02 * h, cx + 0.03 * h, cy + 0.16 * h], fill=shade, width=max(1, int(h * 0.02))
+    )
+    draw.line([cx - 0.08 * h, cy + 0.28 * h, cx + 0.08 * h, cy + 0.28 * h], fill=(150, 60, 60),
+              width=max(1, int(h * 0.025)))  # fmt: skip
+    if face.kind is None:
+        return canvas, None
+    polygon = mask_polygon(face.kind, cx, cy, h, face.low)
+    colour = mask_colour(rng, face.kind)
+    texture = _pattern(rng, size, colour, face.kind)
+    tdraw = ImageDraw.Draw(texture)
+    darker = tuple(int(v * 0.8) for v in colour)
+    if face.kind == "surgical":
+        for k in (0.3, 0.5, 0.7):
+            y = cy + (0.12 if face.low else 0) * h + k * 0.45 * h
+            tdraw.line([0, y, size, y], fill=darker, width=max(1, int(h * 0.015)))
+    elif face.kind == "n95":
+        tdraw.line([cx, 0, cx, size], fill=darker, width=max(1, int(h * 0.012)))
+        if rng.random() < 0.4:
+            vy = cy + 0.3 * h
+            tdraw.ellipse(
+                [cx + 0.08 * h, vy - 0.06 * h, cx + 0.2 * h, vy + 0.06 * h],
+                fill=_random_colour(rng),
+            )
+    # shading: darker towards the bottom and one side, like light from above
+    ys, xs = np.mgrid[0:size, 0:size] / max(size, 1)
+    light = 1.0 - 0.35 * np.clip(ys - 0.4, 0, 1) - 0.15 * rng.uniform(-1, 1) * (xs - 0.5)
+    shaded = (
+        (np.asarray(texture, dtype=np.float32) * light[..., None]).clip(0, 255).astype(np.uint8)
+    )
+    stencil = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(stencil).polygon([tuple(p) for p in polygon], fill=255)
+    canvas.paste(Image.fromarray(shaded), (0, 0), stencil)
+    loop = tuple(int(v * 0.9) for v in colour)
+    for side in (-1, 1):
+        corner = polygon[0] if side < 0 else polygon[8]
+        draw.line(
+            [tuple(corner), (c + side * 0.31 * h, c + 0.02 * h)],
+            fill=loop,
+            width=max(1, int(h * 0.012)),
+        )
+    return canvas, polygon
+
+
+def clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Sutherland-Hodgman clip of a polygon to the image rectangle [0, width] x [0, height]."""
+    edges = [(0, 0.0, 1), (0, width, -1), (1, 0.0, 1), (1, height, -1)]
+    points = [tuple(p) for p in poly]
+    for axis, bound, sign in edges:
+        if not points:
+            break
+        result = []
+        for i, cur in enumerate(points):
+            prev = points[i - 1]
+            cur_in = sign * (cur[axis] - bound) >= 0
+            prev_in = sign * (prev[axis] - bound) >= 0
+            if cur_in != prev_in:
+                t = (bound - prev[axis]) / (cur[axis] - prev[axis])
+                result.append(tuple(prev[k] + t * (cur[k] - prev[k]) for k in range(2)))
+            if cur_in:
+                result.append(cur)
+        points = result
+    return np.asarray(points, dtype=np.float64).reshape(-1, 2)
+
+
+def _background(rng: np.random.Generator, size: int) -> Image.Image:
+    top, bottom = np.array(_random_colour(rng)), np.array(_random_colour(rng))
+    ramp = np.linspace(0, 1, size)[:, None, None]
+    grad = (top * (1 - ramp) + bottom * ramp) * np.ones((1, size, 1))
+    image = Image.fromarray(grad.astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(4, 16))):
+        x0, y0 = rng.integers(-size // 4, size, 2)
+        w, h = rng.integers(size // 20, size // 2, 2)
+        box = [int(x0), int(y0), int(x0 + w), int(y0 + h)]
+        fill = _random_colour(rng)
+        [draw.rectangle, draw.ellipse][int(rng.integers(2))](box, fill=fill)
+    return image.filter(ImageFilter.GaussianBlur(rng.uniform(0, 2)))
+
+
+def render_scene(rng: np.random.Generator, size: int = 320) -> tuple[Image.Image, list[Instance]]:
+    """One image with 1-5 people; instances are the visible masks (exact, clipped polygons)."""
+    image = _background(rng, size)
+    count = 1 if rng.random() < 0.35 else int(rng.integers(2, 6))
+    lo, hi = (0.35, 0.95) if count == 1 else (0.08, 0.32)
+    taken: list[tuple[float, float, float, float]] = []
+    instances: list[Instance] = []
+    for _ in range(count):
+        for _attempt in range(30):
+            face = Face(
+                height=float(size * rng.uniform(lo, hi)),
+                roll=float(rng.uniform(-25, 25)),
+                yaw=float(rng.uniform(-1, 1)),
+                kind=None if rng.random() < 0.15 else MASK_TYPES[int(rng.integers(4))],
+                low=bool(rng.random() < 0.2),
+            )
+            cx = float(rng.uniform(0.1, 0.9) * size)
+            cy = float(rng.uniform(0.15, 0.85) * size)
+            half = face.height * 1.42  # half-diagonal of the rolled 2h canvas
+            footprint = (cx - half, cy - half, cx + half, cy + half)
+            if not any(_overlaps(footprint, t) for t in taken):
+                break
+        else:
+            continue
+        canvas, polygon = draw_face(rng, face)
+        rolled = canvas.rotate(face.roll, resample=Image.BICUBIC, expand=True)
+        ox, oy = cx - rolled.width / 2, cy - rolled.height / 2
+        image.paste(rolled, (round(ox), round(oy)), rolled)
+        taken.append(footprint)
+        if polygon is None:
+            continue
+        theta = math.radians(-face.roll)  # PIL rotates counter-clockwise on screen
+        centre = np.array([canvas.width / 2, canvas.height / 2])
+        rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+        moved = (polygon - centre) @ rot.T + np.array([rolled.width / 2, rolled.height / 2])
+        moved += np.array([round(ox), round(oy)])
+        clipped = clip_polygon(moved, size, size)
+        if len(clipped) >= 3 and polygon_area(clipped) >= 4:
+            attrs = {"type": face.kind, "worn": "low" if face.low else "correct"}
+            instances.append(Instance(face.kind, [clipped], attributes=attrs))
+    return image, instances
+
+
+def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def synthesize(
+    out: str | Path, n: int = 200, seed: int = 0, size: int = 320, val_fraction: float = 0.2
+) -> dict[str, list[ImageRecord]]:
+    """Render ``n`` scenes into ``out/train`` and ``out/val`` as JPEGs + VIA 2.x projects.
+
+    Deterministic per ``seed``; refuses to write into an existing non-empty split folder.
+    """
+    from .via import write_via
+
+    out = Path(out)
+    n_val = max(1, round(n * val_fraction)) if n > 1 else 0
+    splits = {"train": n - n_val, "val": n_val}
+    for split in splits:
+        folder = out / split
+        if folder.exists() and any(folder.iterdir()):
+            raise FileExistsError(f"{folder}: not empty; choose another output folder")
+    rng = np.random.default_rng(seed)
+    result: dict[str, list[ImageRecord]] = {}
+    for split, count in splits.items():
+        folder = out / split
+        folder.mkdir(parents=True, exist_ok=True)
+        records = []
+        for i in range(count):
+            image, instances = render_scene(rng, size)
+            path = folder / f"synth_{split}_{i:04d}.jpg"
+            image.save(path, quality=92)
+            records.append(ImageRecord(path, size, size, instances, "synth"))
+        write_via(records, folder / "via_region_data.json", class_attribute="type")
+        result[split] = records
+    return result
+
+
+def contact_sheet(
+    records: list[ImageRecord], path: str | Path, columns: int = 6, tile: int = 160
+) -> None:
+    """Grid of images with mask outlines drawn in, to look at what the synthesiser made."""
+    rows = max(1, math.ceil(len(records) / columns))
+    sheet = Image.new("RGB", (columns * tile, rows * tile), (255, 255, 255))
+    for i, rec in enumerate(records):
+        with Image.open(rec.path) as im:
+            image = im.convert("RGB")
+        draw = ImageDraw.Draw(image)
+        for inst in rec.instances:
+            for poly in inst.polygons:
+                draw.line(
+                    [tuple(p) for p in np.vstack([poly, poly[:1]])], fill=(255, 0, 0), width=2
+                )
+        image.thumbnail((tile, tile))
+        sheet.paste(image, ((i % columns) * tile, (i // columns) * tile))
+    sheet.save(path)

@@ -1,0 +1,180 @@
+"""VGG Image Annotator: read VIA 1.x region files and VIA 2.x projects; write VIA 2.x projects.
+
+VIA 1.x (``via_region_data.json``) maps keys to {filename, regions} where regions is a dict or a
+list; VIA 2.x keeps the same entries under ``_via_img_metadata``. Shapes: polygon, polyline,
+rect, circle, ellipse (curves become 32-point polygons).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..fileio import write_json_new
+from .checks import Problem, clean_polygon, first_of_each_name, image_size, resolve_label
+from .records import ImageRecord, Instance, mask_to_polygons
+
+DEFAULT_CLASS = "face_mask"
+CURVE_POINTS = 32
+
+
+def shape_to_polygon(shape: dict[str, Any]) -> np.ndarray:
+    """VIA ``shape_attributes`` → (N, 2) polygon; raises ValueError for unknown/broken shapes."""
+    name = shape.get("name")
+    try:
+        if name in ("polygon", "polyline"):
+            return np.stack(
+                [
+                    np.asarray(shape["all_points_x"], float),
+                    np.asarray(shape["all_points_y"], float),
+                ],
+                axis=1,
+            ).reshape(-1, 2)
+        if name == "rect":
+            x, y, w, h = (float(shape[k]) for k in ("x", "y", "width", "height"))
+            return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+        if name in ("circle", "ellipse"):
+            cx, cy = float(shape["cx"]), float(shape["cy"])
+            rx = float(shape["r"] if name == "circle" else shape["rx"])
+            ry = float(shape["r"] if name == "circle" else shape["ry"])
+            theta = float(shape.get("theta", 0.0))
+            t = np.linspace(0, 2 * math.pi, CURVE_POINTS, endpoint=False)
+            ex, ey = rx * np.cos(t), ry * np.sin(t)
+            c, s = math.cos(theta), math.sin(theta)
+            return np.stack([cx + c * ex - s * ey, cy + s * ex + c * ey], axis=1)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{name} shape is missing or has bad field {err}") from err
+    raise ValueError(f"unsupported shape {name!r}")
+
+
+def _entries(data: Any) -> list[dict[str, Any]]:
+    if isinstance(data, dict) and "_via_img_metadata" in data:
+        data = data["_via_img_metadata"]
+    if not isinstance(data, dict):
+        raise ValueError("not a VIA file: expected a mapping of image entries")
+    return [e for e in data.values() if isinstance(e, dict) and "filename" in e]
+
+
+def is_via(data: Any) -> bool:
+    """True when parsed JSON looks like a VIA 1.x or 2.x file."""
+    try:
+        return bool(_entries(data))
+    except ValueError:
+        return False
+
+
+def read_via(
+    path: str | Path,
+    class_attribute: str | None = None,
+    class_names: list[str] | None = None,
+    keep_empty: bool = False,
+    image_dir: str | Path | None = None,
+) -> tuple[list[ImageRecord], list[Problem]]:
+    """Read a VIA 1.x/2.x JSON; images are looked up in ``image_dir`` (default: the file's folder).
+
+    Without ``class_attribute`` every region is ``face_mask``; with it the region attribute's
+    value is the class (checked against ``class_names`` when given).
+    """
+    path = Path(path)
+    src = str(path)
+    problems: list[Problem] = []
+    entries = _entries(json.loads(path.read_text()))
+    folder = Path(image_dir) if image_dir else path.parent
+    names = [str(e["filename"]) for e in entries]
+    records = []
+    for index in first_of_each_name(names, src, problems):
+        entry, name = entries[index], names[index]
+        image_path = folder / name
+        try:
+            width, height = image_size(image_path)
+        except ValueError as err:
+            problems.append(Problem(src, name, str(err)))
+            continue
+        regions = entry.get("regions") or []
+        if isinstance(regions, dict):
+            regions = list(regions.values())
+        instances = []
+        for r, region in enumerate(regions):
+            item = f"{name} region {r}"
+            try:
+                points = shape_to_polygon(region.get("shape_attributes") or {})
+            except ValueError as err:
+                problems.append(Problem(src, item, str(err)))
+                continue
+            points = clean_polygon(points, width, height, src, item, problems)
+            if points is None:
+                continue
+            if class_attribute:
+                raw = (region.get("region_attributes") or {}).get(class_attribute)
+                label = resolve_label(raw, class_names, src, item, problems)
+            else:
+                label = DEFAULT_CLASS
+            if label is not None:
+                attributes = dict(region.get("region_attributes") or {})
+                instances.append(Instance(label, [points], attributes=attributes))
+        if instances or keep_empty:
+            records.append(ImageRecord(image_path, width, height, instances, src))
+    return records, problems
+
+
+def write_via(
+    records: list[ImageRecord], path: str | Path, class_attribute: str = "type"
+) -> dict[str, Any]:
+    """Write a VIA 2.x project (polygons; RLE instances are traced) and return it.
+
+    Image file names are written relative to the project's folder when the images lie under it,
+    so VIA and ``read_via`` find them; a person opens the file in VIA, corrects it and saves.
+    """
+    path = Path(path)
+    metadata: dict[str, Any] = {}
+    options: set[str] = set()
+    for rec in records:
+        try:
+            filename = str(rec.path.resolve().relative_to(path.parent.resolve()))
+        except ValueError:
+            filename = str(rec.path.resolve())
+        size = rec.path.stat().st_size if rec.path.exists() else -1
+        regions = []
+        for inst in rec.instances:
+            polys = inst.polygons or mask_to_polygons(inst.to_mask(rec.height, rec.width))
+            attrs = {k: v for k, v in inst.attributes.items() if isinstance(v, str | int | float)}
+            attrs[class_attribute] = inst.label
+            if inst.score is not None:
+                attrs["score"] = f"{inst.score:.3f}"
+            options.add(inst.label)
+            for poly in polys:
+                shape = {
+                    "name": "polygon",
+                    "all_points_x": [round(float(x), 2) for x in poly[:, 0]],
+                    "all_points_y": [round(float(y), 2) for y in poly[:, 1]],
+                }
+                regions.append({"shape_attributes": shape, "region_attributes": dict(attrs)})
+        metadata[f"{filename}{size}"] = {
+            "filename": filename,
+            "size": size,
+            "regions": regions,
+            "file_attributes": {},
+        }
+    project = {
+        "_via_settings": {"project": {"name": path.stem}},
+        "_via_img_metadata": metadata,
+        "_via_attributes": {
+            "region": {
+                class_attribute: {
+                    "type": "dropdown",
+                    "description": "face-mask class",
+                    "options": {name: "" for name in sorted(options)},
+                    "default_options": {},
+                }
+            },
+            "file": {},
+        },
+        "_via_data_format_version": "2.0.10",
+        "_via_image_id_list": list(metadata),
+    }
+    write_json_new(path, project)
+    return project

