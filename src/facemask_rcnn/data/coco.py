@@ -110,13 +110,23 @@ def read_coco(
     return records, problems
 
 
-def to_coco(records: list[ImageRecord], class_names: list[str]) -> dict[str, Any]:
-    """COCO instance dict (RLE instances stay RLE, polygons stay polygons); ids count from 1."""
+def to_coco(
+    records: list[ImageRecord], class_names: list[str], folder: Path | None = None
+) -> dict[str, Any]:
+    """COCO instance dict (RLE stays RLE, polygons stay polygons); ids count from 1.
+
+    ``file_name`` is relative to ``folder`` (where the JSON goes) when the image lies inside it.
+    """
     cat_id = {name: i + 1 for i, name in enumerate(class_names)}
     images, annotations = [], []
     for image_id, rec in enumerate(records, start=1):
         images.append(
-            {"id": image_id, "file_name": rec.file_name, "width": rec.width, "height": rec.height}
+            {
+                "id": image_id,
+                "file_name": rec.name_relative_to(folder) if folder else rec.file_name,
+                "width": rec.width,
+                "height": rec.height,
+            }
         )
         for inst in rec.instances:
             if inst.rle is not None:
@@ -142,4 +152,4 @@ def to_coco(records: list[ImageRecord], class_names: list[str]) -> dict[str, Any
 
 def write_coco(records: list[ImageRecord], path: str | Path, class_names: list[str]) -> None:
     """Write a new COCO file (refuses to overwrite)."""
-    write_json_new(path, to_coco(records, class_names))
+    write_json_new(path, to_coco(records, class_names, Path(path).parent))

@@ -65,7 +65,7 @@ class MaskDataset(Dataset):
         masks = [inst.to_mask(height, width, scale) for inst in rec.instances]
         labels = [self.label_index[inst.label] for inst in rec.instances]
         stacked = np.stack(masks) if masks else np.zeros((0, height, width), np.uint8)
-        item = (np.asarray(image), stacked, np.asarray(labels, dtype=np.int64))
+        item = (np.array(image), stacked, np.asarray(labels, dtype=np.int64))
         if self.cache is not None:
             self.cache[idx] = item
         return item
@@ -82,7 +82,7 @@ class MaskDataset(Dataset):
 
 def make_target(masks: torch.Tensor, labels: torch.Tensor, image_id: int) -> dict[str, Any]:
     """Target with boxes recomputed from masks (pixel extents); empty masks are dropped."""
-    keep = masks.flatten(1).any(dim=1) if len(masks) else torch.zeros(0, dtype=torch.bool)
+    keep = (masks.flatten(1) > 0).any(dim=1) if len(masks) else torch.zeros(0, dtype=torch.bool)
     masks, labels = masks[keep], labels[keep]
     height, width = masks.shape[-2:]
     boxes = masks_to_boxes(masks) + torch.tensor([0.0, 0.0, 1.0, 1.0]) if len(masks) else None

@@ -68,6 +68,13 @@ class ImageRecord:
     def file_name(self) -> str:
         return self.path.name
 
+    def name_relative_to(self, folder: Path) -> str:
+        """Image path as an annotation file in ``folder`` should store it (relative if inside)."""
+        try:
+            return str(self.path.resolve().relative_to(folder.resolve()))
+        except ValueError:
+            return str(self.path.resolve())
+
 
 def polygon_area(poly: np.ndarray) -> float:
     """Shoelace area of an (N, 2) polygon."""

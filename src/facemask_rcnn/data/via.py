@@ -133,10 +133,7 @@ def write_via(
     metadata: dict[str, Any] = {}
     options: set[str] = set()
     for rec in records:
-        try:
-            filename = str(rec.path.resolve().relative_to(path.parent.resolve()))
-        except ValueError:
-            filename = str(rec.path.resolve())
+        filename = rec.name_relative_to(path.parent)
         size = rec.path.stat().st_size if rec.path.exists() else -1
         regions = []
         for inst in rec.instances:

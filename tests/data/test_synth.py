@@ -1,0 +1,73 @@
+import numpy as np
+from PIL import Image
+
+from facemask_rcnn.cli import main
+from facemask_rcnn.data import MaskDataset, load_records
+from facemask_rcnn.data.synth import MASK_TYPES, clip_polygon, render_scene, synthesize
+
+
+def test_same_seed_same_scene_other_seed_other_scene():
+    a_img, a_inst = render_scene(np.random.default_rng(7), 160)
+    b_img, b_inst = render_scene(np.random.default_rng(7), 160)
+    c_img, _ = render_scene(np.random.default_rng(8), 160)
+    assert np.array_equal(np.asarray(a_img), np.asarray(b_img))
+    assert [i.polygons[0].tolist() for i in a_inst] == [i.polygons[0].tolist() for i in b_inst]
+    assert not np.array_equal(np.asarray(a_img), np.asarray(c_img))
+
+
+def test_scenes_cover_all_kinds_with_polygons_inside_the_image():
+    rng = np.random.default_rng(0)
+    kinds, counts = set(), []
+    for _ in range(40):
+        image, instances = render_scene(rng, 192)
+        counts.append(len(instances))
+        for inst in instances:
+            kinds.add(inst.label)
+            poly = inst.polygons[0]
+            assert poly.min() >= 0 and poly.max() <= 192
+    assert kinds == set(MASK_TYPES)
+    assert min(counts) == 0 and max(counts) >= 3  # bare faces and crowds both occur
+
+
+def test_mask_pixels_are_the_drawn_mask():
+    """Inside a polygon the pixels are the mask's colours: they differ from a ring just outside."""
+    rng = np.random.default_rng(1)
+    image, instances = render_scene(rng, 256)
+    while not instances or instances[0].area() < 800:
+        image, instances = render_scene(rng, 256)
+    mask = instances[0].to_mask(256, 256).astype(bool)
+    from scipy import ndimage
+
+    inner = ndimage.binary_erosion(mask, iterations=3)
+    ring = ndimage.binary_dilation(mask, iterations=6) & ~ndimage.binary_dilation(
+        mask, iterations=2
+    )
+    pixels = np.asarray(image, dtype=float)
+    inside_std = pixels[inner].std(axis=0).mean()
+    across = np.abs(pixels[inner].mean(axis=0) - pixels[ring].mean(axis=0)).mean()
+    assert inner.sum() > 100 and across > 0 and inside_std < 80
+
+
+def test_clip_polygon_to_image():
+    square = np.array([[-10, -10], [20, -10], [20, 20], [-10, 20]], float)
+    clipped = clip_polygon(square, 10, 10)
+    assert clipped.min() == 0 and clipped.max() == 10
+    assert sorted(map(tuple, clipped.tolist())) == [(0, 0), (0, 10), (10, 0), (10, 10)]
+
+
+def test_synthesize_writes_via_splits_that_load(tmp_path):
+    splits = synthesize(tmp_path, n=10, seed=0, size=96)
+    assert [len(splits["train"]), len(splits["val"])] == [8, 2]
+    records, problems = load_records(tmp_path, split="train", class_attribute="type")
+    assert len(records) <= 8 and all(i.label in MASK_TYPES for r in records for i in r.instances)
+    assert [p for p in problems if p.severity == "error"] == []
+    image, target = MaskDataset(records, list(MASK_TYPES))[0]
+    assert image.shape[1:] == (96, 96) and len(target["boxes"]) == len(records[0].instances)
+
+
+def test_synth_command_refuses_to_overwrite_and_draws_contact_sheet(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "s"), "--n", "6", "--size", "96"]) == 0
+    sheet = Image.open(tmp_path / "s" / "contact_sheet.png")
+    assert sheet.width == 6 * 160
+    assert main(["synth", str(tmp_path / "s"), "--n", "6"]) == 2
+    assert "not empty" in capsys.readouterr().err

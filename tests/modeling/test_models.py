@@ -1,0 +1,123 @@
+import pytest
+import torch
+from skimage import data
+
+from facemask_rcnn.config import Config
+from facemask_rcnn.modeling import BACKBONES, WeightsUnavailable, build_model
+from facemask_rcnn.modeling.backbones import build_backbone, load_lite_imagenet
+from facemask_rcnn.modeling.maskrcnn import weight_losses
+from facemask_rcnn.modeling.weights import coco_state_dict, load_weights
+
+
+def _target(size=128):
+    masks = torch.zeros(1, size, size, dtype=torch.uint8)
+    masks[0, 30:80, 20:90] = 1
+    return {
+        "boxes": torch.tensor([[20.0, 30.0, 90.0, 80.0]]),
+        "labels": torch.tensor([1]),
+        "masks": masks,
+    }
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_every_backbone_runs_train_and_eval_on_128px(backbone):
+    torch.manual_seed(0)
+    config = Config(backbone=backbone, image_size=128, fpn_channels=64)
+    model = build_model(config, weights="none")
+    model.train()
+    losses = model([torch.rand(3, 128, 128)], [_target()])
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness",
+                           "loss_rpn_box_reg"}  # fmt: skip
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        out = model([torch.rand(3, 128, 128)])[0]
+    assert set(out) == {"boxes", "labels", "scores", "masks"}
+    # Stages are measured: the deepest backbone parameters sit at stride 32 (stage 5).
+    assert max(model.backbone_stages.values()) == 5 and min(model.backbone_stages.values()) == 1
+
+
+def test_lite0_imagenet_weights_call_chelsea_an_egyptian_cat():
+    import timm
+
+    classifier = timm.create_model("efficientnet_lite0", pretrained=False)
+    load_lite_imagenet(classifier, "efficientnet_lite0")
+    classifier.eval()
+    image = torch.from_numpy(data.chelsea()).permute(2, 0, 1).float() / 255
+    image = torch.nn.functional.interpolate(image[None], size=(224, 224), mode="bilinear")
+    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    with torch.no_grad():
+        top = classifier((image - mean) / std).argmax().item()
+    assert top == 285  # ImageNet class 285: Egyptian cat
+
+
+def test_pretrained_backbone_has_frozen_batchnorm():
+    backbone = build_backbone("efficientnet_lite0", 64, imagenet=True)
+    kinds = {type(m).__name__ for m in backbone.body.modules()}
+    assert "BatchNormAct2d" not in kinds and "FrozenBatchNormAct2d" in kinds
+
+
+def test_loss_weights_scale_each_head_once():
+    losses = {"loss_mask": torch.tensor(2.0), "loss_objectness": torch.tensor(1.0)}
+    weighted = weight_losses(losses, {"mrcnn_mask": 3.0, "rpn_class": 0.5})
+    assert weighted["loss_mask"].item() == 6.0 and weighted["loss_objectness"].item() == 0.5
+
+
+def test_config_reaches_the_model():
+    config = Config(
+        image_size=160,
+        anchor_sizes=[8, 16, 32, 64, 128],
+        anchor_ratios=[1.0],
+        rpn_post_nms_test=77,
+        min_confidence=0.9,
+        mask_size=14,
+        max_detections=9,
+    )
+    model = build_model(config, weights="none")
+    assert model.rpn.anchor_generator.sizes == ((8,), (16,), (32,), (64,), (128,))
+    assert model.rpn.anchor_generator.aspect_ratios[0] == (1.0,)
+    assert model.rpn._post_nms_top_n["testing"] == 77
+    assert model.roi_heads.score_thresh == 0.9 and model.roi_heads.detections_per_img == 9
+    assert model.roi_heads.mask_roi_pool.output_size == (7, 7)
+    assert model.transform.min_size == (160,) and model.transform.max_size == 160
+
+
+def test_anchor_count_must_match_levels():
+    with pytest.raises(ValueError, match="5 FPN levels"):
+        build_model(Config(anchor_sizes=[32, 64]), weights="none")
+
+
+def test_three_class_checkpoint_loads_into_five_class_model_with_predictors_skipped(tmp_path):
+    small = build_model(Config(class_names=["a", "b", "c"], image_size=128), weights="none")
+    torch.save({"model": small.state_dict(), "class_names": ["a", "b", "c"]}, tmp_path / "c.pt")
+    big = build_model(Config(class_names=list("abcde"), image_size=128), weights="none")
+    skipped = load_weights(big, str(tmp_path / "c.pt"))
+    assert skipped == [
+        "roi_heads.box_predictor.bbox_pred.bias",
+        "roi_heads.box_predictor.bbox_pred.weight",
+        "roi_heads.box_predictor.cls_score.bias",
+        "roi_heads.box_predictor.cls_score.weight",
+        "roi_heads.mask_predictor.mask_fcn_logits.bias",
+        "roi_heads.mask_predictor.mask_fcn_logits.weight",
+    ]
+    name = "backbone.fpn.layer_blocks.0.0.weight"
+    assert torch.equal(big.state_dict()[name], small.state_dict()[name])
+
+
+def test_weights_last_finds_newest_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = build_model(Config(image_size=128), weights="none")
+    with pytest.raises(FileNotFoundError, match="no last.pt"):
+        load_weights(model, "last")
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    torch.save({"model": model.state_dict()}, tmp_path / "runs" / "x" / "last.pt")
+    assert load_weights(model, "last") == []
+
+
+def test_coco_weights_offline_give_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached copy
+    with pytest.raises(WeightsUnavailable) as err:
+        coco_state_dict()
+    message = str(err.value)
+    assert "\n" not in message and "--weights PATH/maskrcnn_resnet50_fpn_coco" in message

@@ -1,0 +1,61 @@
+import pytest
+
+from facemask_rcnn.cli import build_parser, main
+from tests.conftest import shared_dataset
+
+
+def test_help_lists_commands_and_each_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for command in ("config", "data", "synth"):
+        assert command in text
+    for argv in (["config", "show", "--help"], ["data", "check", "--help"], ["synth", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert "examples:" in capsys.readouterr().out
+
+
+def test_config_show_prints_derived_strides(capsys):
+    assert main(["config", "show", "--set", "backbone=mobilenet_v3_large"]) == 0
+    out = capsys.readouterr().out
+    assert "backbone_strides (derived)  [4, 8, 16, 32, 64]" in out
+    assert "mobilenet_v3_large" in out
+
+
+def test_config_errors_are_one_line(capsys):
+    assert main(["config", "show", "--set", "image_sise=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown config key(s) ['image_sise']") and "\n" not in err
+
+
+def test_data_check_maskedface_counts_450_training_images_by_subcategory(capsys):
+    root = shared_dataset("maskedface")
+    assert (
+        main(["data", "check", str(root), "--split", "train", "--class-attribute", "folder"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "images           450  (without instances: 0)" in out
+    assert "instances        450" in out
+    assert "CWM            275" in out and "IWM            175" in out
+
+
+def test_data_convert_round_trips_via_to_coco(tmp_path, tiny_synth, capsys):
+    out = tmp_path / "train.json"
+    assert main(["data", "convert", str(tiny_synth), "--split", "train", "--to", "coco",
+                 "--out", str(out), "--class-attribute", "type"]) == 0  # fmt: skip
+    from facemask_rcnn.data import load_records
+
+    via, _ = load_records(tiny_synth, split="train", class_attribute="type")
+    coco, problems = load_records(out)
+    assert len(coco) == len(via) and not [p for p in problems if p.severity == "error"]
+    for a, b in zip(via, coco, strict=True):
+        assert [i.label for i in a.instances] == [i.label for i in b.instances]
+        for ia, ib in zip(a.instances, b.instances, strict=True):
+            assert (ia.to_mask(a.height, a.width) == ib.to_mask(b.height, b.width)).all()
+    assert main(["data", "convert", str(tiny_synth), "--split", "train", "--to", "coco",
+                 "--out", str(out)]) == 2  # fmt: skip
+
+
+def test_parser_builds():
+    assert build_parser().prog == "facemask"

@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import pytest
+
+from facemask_rcnn.config import Config, ConfigError, Stage, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_validate_and_match_shipped_default_yaml():
+    config = Config()
+    config.validate()
+    assert load_config(ROOT / "configs" / "default.yaml") == config
+
+
+def test_yaml_round_trip(tmp_path):
+    config = load_config(overrides=["image_size=256", "class_names=[surgical, n95]"])
+    config.save(tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == config
+
+
+def test_set_overrides_parse_values_as_yaml():
+    config = load_config(
+        overrides=[
+            "image_size=256",
+            "schedule=[{layers: heads, epochs: 1, lr: 0.001}]",
+            "loss_weights={mrcnn_mask: 2}",
+            "anchor_ratios=[1, 2]",
+        ]
+    )
+    assert config.image_size == 256
+    assert config.schedule == [Stage("heads", 1, 0.001, 0)]
+    assert config.loss_weights["mrcnn_mask"] == 2.0
+    assert config.loss_weights["rpn_class"] == 1.0  # the rest keep their defaults
+    assert config.anchor_ratios == [1.0, 2.0] and isinstance(config.anchor_ratios[0], float)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("imagesize=256", "unknown config key(s) ['imagesize']"),
+        ("image_size=big", "image_size: expected int, got 'big'"),
+        ("image_size=2.5", "image_size: expected int"),
+        ("schedule=[{layers: heads, epoch: 1}]", "unknown stage key(s) ['epoch']"),
+        ("schedule=[{layers: heads, epochs: 0, lr: 0.1}]", "schedule[0]"),
+        ("loss_weights={mask: 2}", "loss_weights: unknown ['mask']"),
+        ("optimizer=adam", "optimizer: 'adam'"),
+        ("novalue", "expected key=value"),
+    ],
+)
+def test_bad_keys_and_types_are_clear_errors(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=[override])
+    assert message in str(err.value)
+
+
+def test_seed_config_is_the_original_recipe():
+    seed = load_config(ROOT / "configs" / "seed.yaml")
+    assert seed.backbone == "resnet101" and seed.weights == "coco"
+    assert [(s.layers, s.lr) for s in seed.schedule] == [("heads", 1e-3), ("all", 1e-5)]
+    assert seed.min_confidence == 0.9
+
+
+def test_display_lists_every_field_and_derived_strides():
+    text = Config().display([4, 8, 16, 32, 64])
+    assert text.startswith("Configurations:")
+    assert "backbone_strides (derived)  [4, 8, 16, 32, 64]" in text
+    for name in ("anchor_sizes", "rpn_post_nms_test", "loss_weights", "schedule", "seed"):
+        assert name in text
