@@ -10,6 +10,7 @@ from pathlib import Path
 from . import __version__
 from .config import ConfigError, load_config
 from .data.load import DatasetError
+from .engine.trainer import TrainingDiverged, TrainingError
 from .modeling.backbones import WeightsUnavailable
 
 EPILOGS = {
@@ -21,6 +22,12 @@ EPILOGS = {
     "data convert": "examples:\n"
     "  facemask data convert DATASET --split train --to coco --out train.json\n"
     "  facemask data convert coco.json --to via --out via_project.json",
+    "train": "examples:\n  facemask train --data DATASET --out runs/masks\n"
+    "  facemask train --data DATASET --config configs/seed.yaml --weights coco\n"
+    "  facemask train --data DATASET --stage heads --out runs/heads\n"
+    "  facemask train --data DATASET --stage all --weights last\n"
+    "  facemask train --data DATASET --out runs/masks --resume\n"
+    "  torchrun --nproc_per_node 4 -m facemask_rcnn.cli train --data DATASET",
     "synth": "examples:\n  facemask synth data/synth --n 200\n"
     "  facemask synth data/tiny --n 8 --size 128",
 }
@@ -113,6 +120,32 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .engine import train
+
+    overrides = list(args.set)
+    if args.class_attribute:
+        overrides.append(f"class_attribute={args.class_attribute}")
+    config = load_config(args.config, overrides)
+    result = train(
+        config,
+        args.data,
+        args.out,
+        weights=args.weights,
+        stage=args.stage,
+        resume=args.resume,
+        exist_ok=args.exist_ok,
+        keep_empty=args.keep_empty,
+    )
+    last = result.metrics[-1] if result.metrics else {}
+    print(f"run folder: {result.run_dir}  (best.pt, last.pt, metrics.csv, loss.png)")
+    if last:
+        print(
+            f"last epoch {last['epoch']}: loss {last['loss']:.4f}, val_loss {last['val_loss']:.4f}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="facemask",
@@ -151,6 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--out", required=True, help="new JSON file (never overwritten)")
     convert.set_defaults(func=cmd_data_convert)
 
+    train = sub(commands, "train", "train", "train a model (staged fine-tuning)")
+    train.add_argument("--data", required=True, help="dataset folder with train/ (and val/)")
+    _add_config_args(train)
+    train.add_argument("--weights", help="imagenet | coco | none | last | PATH (default: config)")
+    train.add_argument("--out", default="runs/facemask", help="run folder (a new name if taken)")
+    train.add_argument(
+        "--stage", help="run only the schedule's stage with these layers (heads, all…)"
+    )
+    train.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    train.add_argument("--exist-ok", action="store_true", help="write into an existing --out")
+    train.add_argument("--class-attribute", help="VIA region attribute holding the class")
+    train.add_argument(
+        "--keep-empty", action="store_true", help="train on images without masks too"
+    )
+    train.set_defaults(func=cmd_train)
+
     synth = sub(commands, "synth", "synth", "render the embedded default dataset (people in masks)")
     synth.add_argument("out", help="output folder (gets train/ and val/)")
     synth.add_argument("--n", type=int, default=200, help="number of images (20%% go to val)")
@@ -177,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (TrainingError, TrainingDiverged) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

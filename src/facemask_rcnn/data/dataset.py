@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from torchvision.ops import masks_to_boxes
 from torchvision.transforms.v2 import functional as F
 
 from .records import ImageRecord
+from .transforms import build_transforms
 
 
 class MaskDataset(Dataset):
@@ -21,8 +21,8 @@ class MaskDataset(Dataset):
 
     Images are resized so the longest side is ``image_size`` (the model's own size, so its
     internal resize is a no-op) and masks are rasterised at that size; ``cache`` keeps the
-    resized arrays in memory so later epochs skip decoding. ``transforms`` is a
-    ``transforms.v2`` callable applied to (tv_tensors.Image, target) before float conversion.
+    resized arrays in memory so later epochs skip decoding. ``augment`` names a preset of
+    ``data.transforms`` (copy-paste draws its second image from this dataset).
     """
 
     def __init__(
@@ -30,13 +30,13 @@ class MaskDataset(Dataset):
         records: list[ImageRecord],
         class_names: list[str],
         image_size: int | None = None,
-        transforms: Callable[..., Any] | None = None,
+        augment: str = "none",
         cache: bool = False,
     ) -> None:
         self.records = records
         self.class_names = list(class_names)
         self.image_size = image_size
-        self.transforms = transforms
+        self.transforms = build_transforms(augment, image_size or 0, source=self.random_sample)
         self.cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = (
             {} if cache else None
         )
@@ -69,6 +69,10 @@ class MaskDataset(Dataset):
         if self.cache is not None:
             self.cache[idx] = item
         return item
+
+    def random_sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """An unaugmented sample chosen with torch's RNG (reproducible under a fixed seed)."""
+        return self.load(int(torch.randint(len(self.records), (1,))))
 
     def __getitem__(self, idx: int) -> tuple[torch.Tensor, dict[str, Any]]:
         array, masks, labels = self.load(idx)

@@ -81,15 +81,20 @@ def load_lite_imagenet(body: nn.Module, name: str) -> None:
     body.load_state_dict(state)
 
 
-def build_backbone(name: str, fpn_channels: int, imagenet: bool) -> nn.Module:
+def build_backbone(
+    name: str, fpn_channels: int, imagenet: bool, frozen_bn: bool | None = None
+) -> nn.Module:
     """FPN backbone with ``out_channels``; ``imagenet`` loads backbone weights (offline for Lite).
 
-    Pretrained backbones get frozen BatchNorm: batches of two images cannot estimate statistics.
+    ``frozen_bn`` (default: ``imagenet``) freezes BatchNorm, as for every pretrained start:
+    batches of two images cannot estimate statistics, and the pretrained ones are better.
     """
+    frozen_bn = imagenet if frozen_bn is None else frozen_bn
     if name in TIMM_LITE:
         model = TimmFPN(name, fpn_channels)
         if imagenet:
             load_lite_imagenet(model.body, name)
+        if frozen_bn:
             model.body = timm.layers.freeze_batch_norm_2d(model.body)
         return model
     if name not in TORCHVISION:
@@ -97,7 +102,7 @@ def build_backbone(name: str, fpn_channels: int, imagenet: bool) -> nn.Module:
     weights = None
     if imagenet:
         weights = _torchvision_imagenet(name)
-    norm = FrozenBatchNorm2d if imagenet else nn.BatchNorm2d
+    norm = FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d
     if name == "mobilenet_v3_large":
         return mobilenet_backbone(
             backbone_name=name,

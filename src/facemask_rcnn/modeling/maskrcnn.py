@@ -101,7 +101,12 @@ def build_model(
     from .weights import load_weights
 
     weights = config.weights if weights is None else weights
-    backbone = build_backbone(config.backbone, config.fpn_channels, imagenet=weights == "imagenet")
+    backbone = build_backbone(
+        config.backbone,
+        config.fpn_channels,
+        imagenet=weights == "imagenet",
+        frozen_bn=config.weights != "none",  # any pretrained start, also when loading a checkpoint
+    )
     levels = len(backbone_strides(backbone))
     model = FaceMaskRCNN(
         backbone, config.class_names, config.loss_weights, **model_kwargs(config, levels)

@@ -1,0 +1,201 @@
+"""Named augmentation presets on ``torchvision.transforms.v2`` (boxes and masks move together).
+
+Besides the geometric and photometric transforms, two mask-aware ones teach the model that a
+face mask is a shape on a face, not a light-blue patch: ``Recolour`` repaints each mask region
+(dark, white, grey, saturated or patterned) keeping its shading, and ``Occlude`` covers part of
+a mask with a hand- or object-like blob and removes those pixels from the instance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+PRESETS = ("none", "light", "strong")
+
+
+def _rand(low: float, high: float) -> float:
+    return float(torch.empty(1).uniform_(low, high))
+
+
+class Recolour:
+    """With probability ``p`` per instance, repaint the mask pixels with a new colour or pattern.
+
+    The new colour is multiplied by the region's own normalised luminance, so folds, pleats and
+    shadows stay visible: dark, white, grey, saturated and striped masks from one light-blue one.
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = p
+
+    def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        masks = target["masks"]
+        if len(masks) == 0:
+            return image, target
+        out = image.clone().float()
+        luminance = out.mean(dim=0)
+        for mask in masks.bool():
+            if not mask.any() or _rand(0, 1) >= self.p:
+                continue
+            shade = luminance / luminance[mask].mean().clamp(min=1.0)
+            colour = self._colour()
+            paint = colour[:, None, None] * shade.clamp(0.3, 1.6)[None]
+            if _rand(0, 1) < 0.3:  # stripes or checks in a second colour
+                paint = self._pattern(paint, shade, mask)
+            out[:, mask] = paint[:, mask].clamp(0, 255)
+        return tv_tensors.wrap(out.to(image.dtype), like=image), target
+
+    @staticmethod
+    def _colour() -> torch.Tensor:
+        kind = _rand(0, 1)
+        if kind < 0.25:  # dark: black / navy cloth
+            return torch.full((3,), _rand(15, 60)) + torch.empty(3).uniform_(-10, 10)
+        if kind < 0.5:  # white / grey: KN95, N95
+            return torch.full((3,), _rand(120, 245)) + torch.empty(3).uniform_(-8, 8)
+        return torch.empty(3).uniform_(0, 255)  # any colour
+
+    def _pattern(
+        self, paint: torch.Tensor, shade: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        height, width = mask.shape
+        ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+        period = max(3.0, _rand(0.03, 0.12) * max(height, width))
+        angle = _rand(0, math.pi)
+        wave = torch.sin((xs * math.cos(angle) + ys * math.sin(angle)) * 2 * math.pi / period)
+        second = self._colour()[:, None, None] * shade.clamp(0.3, 1.6)[None]
+        return torch.where(wave[None] > 0, paint, second)
+
+
+class Occlude:
+    """With probability ``p``, cover part of one mask with a skin- or object-coloured ellipse.
+
+    The covered pixels leave the instance mask, as an annotator would trace around a hand.
+    """
+
+    def __init__(self, p: float = 0.3) -> None:
+        self.p = p
+
+    def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        masks = target["masks"]
+        if len(masks) == 0 or _rand(0, 1) >= self.p:
+            return image, target
+        k = int(torch.randint(len(masks), (1,)))
+        ys, xs = torch.nonzero(masks[k], as_tuple=True)
+        if len(ys) < 20:
+            return image, target
+        y0, y1, x0, x1 = ys.min(), ys.max(), xs.min(), xs.max()
+        cy = _rand(float(y0), float(y1))
+        cx = float(x0) if _rand(0, 1) < 0.5 else float(x1)  # come in from a side, like a hand
+        ry, rx = _rand(0.2, 0.5) * float(y1 - y0 + 1), _rand(0.2, 0.45) * float(x1 - x0 + 1)
+        grid_y, grid_x = torch.meshgrid(
+            torch.arange(image.shape[-2]), torch.arange(image.shape[-1]), indexing="ij"
+        )
+        blob = ((grid_y - cy) / ry) ** 2 + ((grid_x - cx) / rx) ** 2 <= 1
+        skin = torch.tensor([_rand(90, 255), _rand(60, 200), _rand(40, 170)])
+        colour = skin if _rand(0, 1) < 0.6 else torch.empty(3).uniform_(0, 255)
+        out = image.clone()
+        out[:, blob] = colour.to(image.dtype)[:, None]
+        new_masks = masks.clone()
+        new_masks[:, blob] = 0
+        target = {**target, "masks": tv_tensors.wrap(new_masks, like=masks)}
+        return tv_tensors.wrap(out, like=image), target
+
+
+class CopyPaste:
+    """With probability ``p``, paste one instance cut from another image (``source()``) here.
+
+    The pasted pixels are rescaled, placed at random and occlude the masks they cover, which
+    teaches overlaps and gives each image more (and differently framed) instances.
+    """
+
+    def __init__(self, source: Callable[[], tuple[Any, Any, Any]], p: float = 0.3) -> None:
+        self.source, self.p = source, p
+
+    def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        if _rand(0, 1) >= self.p:
+            return image, target
+        src_image, src_masks, src_labels = self.source()
+        if len(src_masks) == 0:
+            return image, target
+        k = int(torch.randint(len(src_masks), (1,)))
+        mask = torch.as_tensor(src_masks[k]).bool()
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        if len(ys) < 16:
+            return image, target
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        patch = torch.as_tensor(src_image).permute(2, 0, 1)[:, y0:y1, x0:x1]
+        patch_mask = mask[y0:y1, x0:x1]
+        height, width = image.shape[-2:]
+        scale = min(_rand(0.5, 1.3), 0.9 * height / patch.shape[1], 0.9 * width / patch.shape[2])
+        size = [max(4, round(patch.shape[1] * scale)), max(4, round(patch.shape[2] * scale))]
+        patch = v2.functional.resize(patch, size, antialias=True)
+        patch_mask = v2.functional.resize(patch_mask[None].to(torch.uint8), size)[0].bool()
+        top = int(torch.randint(height - size[0] + 1, (1,)))
+        left = int(torch.randint(width - size[1] + 1, (1,)))
+        pasted = torch.zeros((height, width), dtype=torch.bool)
+        pasted[top : top + size[0], left : left + size[1]] = patch_mask
+        out = image.clone()
+        region = out[:, top : top + size[0], left : left + size[1]]
+        region[:, patch_mask] = patch[:, patch_mask].to(image.dtype)
+        masks = target["masks"].clone()
+        masks[:, pasted] = 0
+        masks = torch.cat([masks, pasted[None].to(masks.dtype)])
+        labels = torch.cat([target["labels"], torch.as_tensor([int(src_labels[k])])])
+        target = {**target, "masks": tv_tensors.Mask(masks), "labels": labels}
+        return tv_tensors.wrap(out, like=image), target
+
+
+class Noise:
+    """Gaussian pixel noise with a random strength (sensor noise, low light)."""
+
+    def __init__(self, p: float = 0.3, sigma: float = 12.0) -> None:
+        self.p, self.sigma = p, sigma
+
+    def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        if _rand(0, 1) >= self.p:
+            return image, target
+        noisy = image.float() + torch.randn(image.shape) * _rand(0, self.sigma)
+        return tv_tensors.wrap(noisy.clamp(0, 255).to(image.dtype), like=image), target
+
+
+def build_transforms(
+    preset: str, image_size: int, source: Callable[[], tuple[Any, Any, Any]] | None = None
+) -> Callable[..., Any] | None:
+    """The named preset as one callable on (uint8 image, target); None for ``none``.
+
+    ``source`` returns a random other sample (HWC image, masks, labels) for copy-paste.
+    """
+    if preset == "none":
+        return None
+    if preset == "light":
+        return v2.Compose(
+            [
+                v2.RandomHorizontalFlip(),
+                v2.RandomApply([v2.RandomAffine(degrees=8, scale=(0.85, 1.15))], p=0.5),
+                v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.15),
+            ]
+        )
+    if preset == "strong":
+        return v2.Compose(
+            [
+                v2.RandomHorizontalFlip(),
+                *([CopyPaste(source, p=0.3)] if source else []),
+                Recolour(p=0.6),
+                Occlude(p=0.25),
+                v2.RandomApply([v2.RandomZoomOut(fill=114, side_range=(1.0, 2.5))], p=0.25),
+                v2.RandomResizedCrop(
+                    image_size, scale=(0.25, 1.0), ratio=(0.75, 1.33), antialias=True
+                ),
+                v2.RandomApply([v2.RandomRotation(15)], p=0.4),
+                v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.5, hue=0.5),
+                v2.RandomGrayscale(p=0.05),
+                v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 2.0))], p=0.3),
+                Noise(p=0.3),
+            ]
+        )
+    raise ValueError(f"unknown augmentation preset {preset!r}; choose from {list(PRESETS)}")

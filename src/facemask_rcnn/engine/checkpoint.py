@@ -1,0 +1,55 @@
+"""Run folders and checkpoints: atomic writes, exact resume state, never another run's folder."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..fileio import atomic_write
+
+
+def new_run_dir(out: str | Path, exist_ok: bool = False) -> Path:
+    """``out`` if free (or ``exist_ok``), else the first free ``out-2``, ``out-3``…"""
+    out = Path(out)
+    if exist_ok or not out.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    n = 2
+    while (candidate := out.with_name(f"{out.name}-{n}")).exists():
+        n += 1
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG the training loop draws from, so a resumed run takes the same next batches."""
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """torch.save through a temp file + rename: a kill mid-write leaves the old file intact."""
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a full training checkpoint (model, optimizer, scheduler, progress, RNG)."""
+    return torch.load(path, map_location="cpu", weights_only=False)

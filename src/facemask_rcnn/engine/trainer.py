@@ -1,0 +1,399 @@
+"""Staged fine-tuning: layer selection, optimizer groups, the epoch loop, val loss, checkpoints.
+
+The schedule is the original's shape: train the heads on a frozen backbone, then more layers at a
+lower rate starting from the best-validation weights so far. Every epoch writes ``last.pt``
+(and ``best.pt`` on improvement) atomically, with the RNG state, so ``resume`` is exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from .. import __version__
+from ..config import Config, Stage, config_from_dict
+from ..data import MaskDataset, collate, load_records
+from ..data.records import ImageRecord, class_names_of
+from ..evaluation.seed_ap import mean_seed_ap, seed_ap
+from ..modeling import FaceMaskRCNN, build_model
+from . import distributed as dist
+from .checkpoint import load_checkpoint, new_run_dir, rng_state, save_checkpoint, set_rng_state
+from .logs import TensorBoard, plot_losses, write_metrics
+
+log = logging.getLogger(__name__)
+STAGE_LAYERS = {"heads": 6, "5+": 5, "4+": 4, "3+": 3, "2+": 2, "all": 1}
+
+
+class TrainingError(ValueError):
+    """A run that cannot start: no instances, no such stage, nothing to resume."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss; the message names the step, the batch's files and the last checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: list[dict[str, Any]]
+    model: FaceMaskRCNN
+
+
+def trainable_names(model: FaceMaskRCNN, layers: str) -> list[str]:
+    """Parameter names a stage trains: Matterport's heads / 3+ / 4+ / 5+ / all, or a regex."""
+    names = [n for n, _ in model.named_parameters()]
+    if layers in STAGE_LAYERS:
+        first = STAGE_LAYERS[layers]
+        stages = model.backbone_stages
+        return [n for n in names if n not in stages or stages[n] >= first]
+    pattern = re.compile(layers)
+    return [n for n in names if pattern.search(n)]
+
+
+def set_trainable(model: FaceMaskRCNN, layers: str) -> int:
+    """Freeze everything but the stage's parameters; return how many scalars will train.
+
+    Frozen BatchNorm buffers are untouched; a pattern that selects nothing is an error.
+    """
+    chosen = set(trainable_names(model, layers))
+    if not chosen:
+        raise TrainingError(f"layers {layers!r} selects no parameter")
+    count = 0
+    for name, param in model.named_parameters():
+        param.requires_grad_(name in chosen)
+        count += param.numel() if name in chosen else 0
+    return count
+
+
+def param_groups(model: FaceMaskRCNN, lr: float, decay: float) -> list[dict[str, Any]]:
+    """One group for the heads and one per backbone stage, stage k at ``lr * decay**(6 - k)``."""
+    groups: dict[int, list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            groups.setdefault(model.backbone_stages.get(name, 6), []).append(param)
+    return [
+        {"params": params, "lr": lr * decay ** (6 - k), "name": "heads" if k == 6 else f"stage{k}"}
+        for k, params in sorted(groups.items(), reverse=True)
+    ]
+
+
+def build_optimizer(config: Config, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    return torch.optim.SGD(groups, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, warmup: int, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-iteration: linear warm-up, then cosine from the stage's rate down to 5 % of it."""
+
+    def factor(step: int) -> float:
+        ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
+        progress = min(1.0, step / max(1, total))
+        return ramp * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _to_device(images: list, targets: list, device: torch.device) -> tuple[list, list]:
+    images = [im.to(device, non_blocking=True) for im in images]
+    targets = [
+        {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in t.items()}
+        for t in targets
+    ]
+    return images, targets
+
+
+def train_one_epoch(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    device: torch.device,
+    grad_clip: float,
+    describe: str,
+    last_good: Path,
+) -> dict[str, float]:
+    """One pass over ``loader``; returns the mean of each loss part and of the total."""
+    model.train()
+    sums: dict[str, float] = {}
+    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
+    names = loader.dataset.records  # type: ignore[attr-defined]
+    bar = tqdm(loader, desc=describe, leave=False, disable=not dist.is_main(), dynamic_ncols=True)
+    for step, (images, targets) in enumerate(bar):
+        images, targets = _to_device(images, targets, device)
+        with torch.autocast(device.type, enabled=scaler is not None):
+            losses = model(images, targets)
+            loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            files = ", ".join(names[int(t["image_id"])].path.name for t in targets)
+            parts = {k: round(float(v), 4) for k, v in losses.items()}
+            raise TrainingDiverged(
+                f"{describe}: non-finite loss at step {step} (batch: {files}; parts: {parts}); "
+                f"last good checkpoint: {last_good}"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(
+                [p for g in optimizer.param_groups for p in g["params"]], grad_clip
+            )
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        scheduler.step()
+        for key, value in {**losses, "loss": loss}.items():
+            sums[key] = sums.get(key, 0.0) + float(value.detach())
+        bar.set_postfix({k.replace("loss_", ""): f"{v / (step + 1):.3f}" for k, v in sums.items()})
+    count = max(1, len(loader))
+    return dist.average({k: v / count for k, v in sums.items()})
+
+
+@torch.no_grad()
+def validation_loss(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, seed: int
+) -> dict[str, float]:
+    """Losses on the val split without changing the model: BatchNorm stays in eval mode, and the
+    RPN/RoI sampling draws from a forked RNG so training's random stream is untouched."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, _BatchNorm):
+            module.eval()
+    sums: dict[str, float] = {}
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for images, targets in loader:
+            images, targets = _to_device(images, targets, device)
+            losses = model(images, targets)
+            for key, value in {**losses, "loss": sum(losses.values())}.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+    count = max(1, len(loader))
+    return dist.average({f"val_{k}": v / count for k, v in sums.items()})
+
+
+@torch.no_grad()
+def val_ap50(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> float:
+    """Quick seed mAP@0.5 (masks) on the val split at the model's min confidence."""
+    model.eval()
+    per_image: list[float | None] = []
+    for images, targets in loader:
+        outputs = model([im.to(device) for im in images])
+        for out, target in zip(outputs, targets, strict=True):
+            pred_masks = (out["masks"][:, 0] > 0.5).cpu().numpy()
+            per_image.append(
+                seed_ap(
+                    target["masks"].numpy().astype(bool),
+                    target["labels"].numpy(),
+                    pred_masks,
+                    out["labels"].cpu().numpy(),
+                    out["scores"].cpu().numpy(),
+                )
+            )
+    return dist.average({"ap": mean_seed_ap(per_image)})["ap"]
+
+
+def load_splits(
+    data: str | Path, config: Config, keep_empty: bool = False
+) -> tuple[list[ImageRecord], list[ImageRecord], list[str]]:
+    """Train and val records (val split, else every 10th training image) and class names."""
+    records, problems = load_records(data, "train", config.class_attribute, keep_empty=keep_empty)
+    for problem in problems:
+        log.warning("%s", problem)
+    if not any(r.instances for r in records):
+        raise TrainingError(f"{data}: the train split has no instances: nothing to learn")
+    try:
+        val, val_problems = load_records(data, "val", config.class_attribute, keep_empty=True)
+        for problem in val_problems:
+            log.warning("%s", problem)
+    except ValueError:
+        log.warning("%s: no val split; holding out every 10th training image", data)
+        val = records[::10]
+        records = [r for i, r in enumerate(records) if i % 10]
+    names = config.class_names
+    if config.class_attribute and names == ["face_mask"]:
+        names = class_names_of(records)
+    unknown = set(class_names_of(records + val)) - set(names)
+    if unknown:
+        raise TrainingError(f"{data}: classes {sorted(unknown)} are not in class_names {names}")
+    return records, val, names
+
+
+def _loader(dataset: MaskDataset, config: Config, shuffle: bool, epoch: int) -> DataLoader:
+    sampler = None
+    generator = torch.Generator().manual_seed(config.seed + epoch)
+    if dist.is_distributed():
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=config.seed)
+        sampler.set_epoch(epoch)
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        generator=generator,
+        num_workers=config.workers,
+        collate_fn=collate,
+    )
+
+
+def _stages(config: Config, only: str | None) -> list[Stage]:
+    if only is None:
+        return config.schedule
+    chosen = [s for s in config.schedule if s.layers == only]
+    if not chosen:
+        raise TrainingError(f"--stage {only}: the schedule has no stage with layers={only!r}")
+    return chosen
+
+
+def train(
+    config: Config,
+    data: str | Path,
+    out: str | Path = "runs/facemask",
+    weights: str | None = None,
+    stage: str | None = None,
+    resume: bool = False,
+    exist_ok: bool = False,
+    keep_empty: bool = False,
+) -> TrainResult:
+    """Run the schedule (or one ``stage``) on ``data``; write checkpoints and logs to a run folder.
+
+    ``weights`` overrides ``config.weights`` (imagenet, coco, a path, or ``last``); ``resume``
+    continues the run in ``out`` exactly where its ``last.pt`` stopped.
+    """
+    distributed = dist.init_distributed()
+    device = torch.device(
+        f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+    )
+    torch.manual_seed(config.seed)
+    if resume:
+        run_dir = Path(out)
+        checkpoint = load_checkpoint(run_dir / "last.pt")
+        config = config_from_dict(checkpoint["config"])
+    else:
+        run_dir = new_run_dir(out, exist_ok) if dist.is_main() else Path(out)
+        checkpoint = None
+    train_records, val_records, class_names = load_splits(data, config, keep_empty)
+    config = dataclasses.replace(config, class_names=class_names)
+    stages = _stages(config, stage)
+    model = build_model(config, "none" if resume else weights)
+    model.to(device)
+    train_set = MaskDataset(
+        train_records, class_names, config.image_size, config.augment, cache=True
+    )
+    val_set = MaskDataset(val_records, class_names, config.image_size, cache=True)
+    metrics: list[dict[str, Any]] = []
+    start_stage, start_epoch, best, since_best = 0, 0, None, 0
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        metrics, best = checkpoint["metrics"], checkpoint["best"]
+        start_stage, start_epoch = checkpoint["stage"], checkpoint["stage_epoch"]
+        since_best = checkpoint["since_best"]
+        if start_epoch >= stages[start_stage].epochs:
+            start_stage, start_epoch, since_best = start_stage + 1, 0, 0
+    if dist.is_main():
+        config.save(run_dir / "config.yaml")
+        log.info("run folder: %s (%d train / %d val images, classes %s)", run_dir,
+                 len(train_records), len(val_records), class_names)  # fmt: skip
+    board = TensorBoard(run_dir) if dist.is_main() else None
+    higher_better = config.best_metric == "val_ap50"
+    for si in range(start_stage, len(stages)):
+        st = stages[si]
+        if si > start_stage or (si > 0 and start_epoch == 0):
+            if (run_dir / "best.pt").is_file():  # the original: restart from the best weights
+                model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+            dist.barrier()
+        count = set_trainable(model, st.layers)
+        groups = param_groups(model, st.lr, config.layer_lr_decay)
+        optimizer = build_optimizer(config, groups)
+        iters = st.epochs * math.ceil(len(train_set) / (config.batch_size * dist.world_size()))
+        scheduler = build_scheduler(optimizer, st.warmup_iters, iters)
+        first_epoch = start_epoch if si == start_stage else 0
+        if checkpoint is not None and si == checkpoint["stage"] and first_epoch > 0:
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        if checkpoint is not None and si == start_stage:
+            set_rng_state(checkpoint["rng"])
+        log.info("stage %d/%d: layers=%s, %d epochs, lr %g, %d trainable parameters; groups %s",
+                 si + 1, len(stages), st.layers, st.epochs, st.lr, count,
+                 [(g["name"], g["lr"]) for g in groups])  # fmt: skip
+        wrapped = model
+        if distributed:
+            wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+        for e in range(first_epoch, st.epochs):
+            epoch = len(metrics) + 1
+            started = time.perf_counter()
+            describe = f"epoch {epoch} [{st.layers} {e + 1}/{st.epochs}]"
+            losses = train_one_epoch(
+                wrapped, _loader(train_set, config, True, epoch), optimizer, scheduler, device,
+                config.grad_clip, describe, run_dir / "last.pt",
+            )  # fmt: skip
+            row: dict[str, Any] = {"epoch": epoch, "stage": si + 1, "layers": st.layers,
+                                   "lr": optimizer.param_groups[0]["lr"], **losses}  # fmt: skip
+            val_loader = _loader(val_set, config, False, epoch)
+            row.update(validation_loss(model, val_loader, device, config.seed))
+            if config.val_ap_every and epoch % config.val_ap_every == 0:
+                row["val_ap50"] = val_ap50(model, val_loader, device)
+            row["seconds"] = round(time.perf_counter() - started, 2)
+            row["trainable_params"] = count
+            metrics.append(row)
+            value = row.get(config.best_metric, row["val_loss"])
+            improved = best is None or (value > best if higher_better else value < best)
+            if improved:
+                best, since_best = value, 0
+            else:
+                since_best += 1
+            if dist.is_main():
+                state = {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch,
+                    "stage": si,
+                    "stage_epoch": e + 1,
+                    "config": config.to_dict(),
+                    "class_names": class_names,
+                    "metrics": metrics,
+                    "best": best,
+                    "since_best": since_best,
+                    "version": __version__,
+                    "rng": rng_state(),
+                }
+                save_checkpoint(run_dir / "last.pt", state)
+                if improved:
+                    save_checkpoint(run_dir / "best.pt", state)
+                write_metrics(run_dir / "metrics.csv", metrics)
+                assert board is not None
+                board.add(row)
+                log.info("%s: %s", describe, _summary(row))
+            if config.patience and since_best >= config.patience:
+                log.info("early stop: %d epoch(s) without improvement", since_best)
+                break
+        start_epoch = 0
+    if dist.is_main():
+        plot_losses(run_dir / "loss.png", metrics)
+        assert board is not None
+        board.close()
+    dist.barrier()
+    return TrainResult(run_dir, metrics, model)
+
+
+def _summary(row: dict[str, Any]) -> str:
+    keys = ("loss", "val_loss", "val_ap50", "seconds")
+    return ", ".join(f"{k} {row[k]:.4g}" for k in keys if k in row)
