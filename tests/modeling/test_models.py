@@ -26,8 +26,13 @@ def test_every_backbone_runs_train_and_eval_on_128px(backbone):
     model = build_model(config, weights="none")
     model.train()
     losses = model([torch.rand(3, 128, 128)], [_target()])
-    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness",
-                           "loss_rpn_box_reg"}  # fmt: skip
+    assert set(losses) == {
+        "loss_classifier",
+        "loss_box_reg",
+        "loss_mask",
+        "loss_objectness",
+        "loss_rpn_box_reg",
+    }
     assert all(torch.isfinite(v) for v in losses.values())
     model.eval()
     with torch.no_grad():

@@ -49,3 +49,12 @@ def average(values: dict[str, float]) -> dict[str, float]:
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
+
+
+def broadcast(obj: object) -> object:
+    """Rank 0's ``obj`` on every rank (e.g. the run folder it chose)."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

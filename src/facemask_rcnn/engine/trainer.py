@@ -131,7 +131,7 @@ def train_one_epoch(
     sums: dict[str, float] = {}
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
     names = loader.dataset.records  # type: ignore[attr-defined]
-    bar = tqdm(loader, desc=describe, leave=False, disable=not dist.is_main(), dynamic_ncols=True)
+    bar = tqdm(loader, describe, leave=False, disable=None if dist.is_main() else True)
     for step, (images, targets) in enumerate(bar):
         images, targets = _to_device(images, targets, device)
         with torch.autocast(device.type, enabled=scaler is not None):
@@ -139,7 +139,7 @@ def train_one_epoch(
             loss = sum(losses.values())
         if not torch.isfinite(loss):
             files = ", ".join(names[int(t["image_id"])].path.name for t in targets)
-            parts = {k: round(float(v), 4) for k, v in losses.items()}
+            parts = {k: round(float(v.detach()), 4) for k, v in losses.items()}
             raise TrainingDiverged(
                 f"{describe}: non-finite loss at step {step} (batch: {files}; parts: {parts}); "
                 f"last good checkpoint: {last_good}"
@@ -287,7 +287,7 @@ def train(
         checkpoint = load_checkpoint(run_dir / "last.pt")
         config = config_from_dict(checkpoint["config"])
     else:
-        run_dir = new_run_dir(out, exist_ok) if dist.is_main() else Path(out)
+        run_dir = dist.broadcast(new_run_dir(out, exist_ok) if dist.is_main() else None)
         checkpoint = None
     train_records, val_records, class_names = load_splits(data, config, keep_empty)
     config = dataclasses.replace(config, class_names=class_names)
@@ -316,9 +316,9 @@ def train(
     for si in range(start_stage, len(stages)):
         st = stages[si]
         if si > start_stage or (si > 0 and start_epoch == 0):
+            dist.barrier()  # rank 0 has written best.pt
             if (run_dir / "best.pt").is_file():  # the original: restart from the best weights
                 model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
-            dist.barrier()
         count = set_trainable(model, st.layers)
         groups = param_groups(model, st.lr, config.layer_lr_decay)
         optimizer = build_optimizer(config, groups)

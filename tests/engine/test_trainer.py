@@ -1,0 +1,252 @@
+"""Training on a handful of 96 px synthetic images: stages, checkpoints, resume, guards, DDP."""
+
+import os
+import socket
+
+import pytest
+import torch
+
+from facemask_rcnn.cli import main
+from facemask_rcnn.config import load_config
+from facemask_rcnn.data.synth import synthesize
+from facemask_rcnn.engine import TrainingDiverged, TrainingError, train
+from facemask_rcnn.engine import trainer as trainer_module
+from facemask_rcnn.engine.logs import read_metrics
+from facemask_rcnn.engine.trainer import param_groups, set_trainable, trainable_names
+from facemask_rcnn.modeling import build_model
+
+TINY = [
+    "image_size=96",
+    "fpn_channels=32",
+    "anchor_sizes=[8, 16, 32, 64, 96]",
+    "rpn_pre_nms_train=200",
+    "rpn_post_nms_train=100",
+    "rpn_pre_nms_test=100",
+    "rpn_post_nms_test=50",
+    "rois_per_image=32",
+    "min_confidence=0.05",
+    "augment=none",
+]
+
+
+def tiny_config(
+    schedule="[{layers: heads, epochs: 2, lr: 0.01}, {layers: all, epochs: 1, lr: 0.005}]", *extra
+):
+    return load_config(overrides=[*TINY, f"schedule={schedule}", *extra])
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data")
+    synthesize(out, n=10, seed=5, size=96)  # 8 train, 2 val
+    return out
+
+
+def _backbone(model):
+    return {
+        k: v.detach().clone() for k, v in model.named_parameters() if k.startswith("backbone.body")
+    }
+
+
+def test_stage_layers_select_matterport_groups():
+    model = build_model(tiny_config(), weights="none")
+    heads = set(trainable_names(model, "heads"))
+    assert heads and not any(n.startswith("backbone.body") for n in heads)
+    four = set(trainable_names(model, "4+"))
+    assert heads < four < set(trainable_names(model, "3+")) < set(trainable_names(model, "all"))
+    assert all(model.backbone_stages[n] >= 4 for n in four - heads)
+    assert trainable_names(model, r"mask_head") == [
+        n for n, _ in model.named_parameters() if "mask_head" in n
+    ]
+    with pytest.raises(TrainingError, match="selects no parameter"):
+        set_trainable(model, "no_such_layer")
+
+
+def test_layer_wise_decay_gives_smaller_rates_near_the_input():
+    model = build_model(tiny_config(), weights="none")
+    set_trainable(model, "all")
+    groups = {g["name"]: g["lr"] for g in param_groups(model, 0.01, 0.5)}
+    assert (
+        groups["heads"] == 0.01 and groups["stage5"] == 0.005 and groups["stage1"] == 0.01 * 0.5**5
+    )
+    assert sum(len(g["params"]) for g in param_groups(model, 0.01, 0.5)) == len(
+        list(model.parameters())
+    )
+
+
+def test_stages_loss_falls_heads_freeze_backbone_and_best_is_lowest_val_loss(
+    data, tmp_path, monkeypatch
+):
+    snapshots = {}
+    real = trainer_module.train_one_epoch
+
+    def spy(model, loader, optimizer, *args, **kwargs):
+        before = _backbone(model)
+        result = real(model, loader, optimizer, *args, **kwargs)
+        snapshots.setdefault(args[3], (before, _backbone(model)))
+        return result
+
+    monkeypatch.setattr(trainer_module, "train_one_epoch", spy)
+    config = tiny_config(
+        "[{layers: heads, epochs: 3, lr: 0.01}, {layers: all, epochs: 1, lr: 0.005}]"
+    )
+    result = train(config, data, tmp_path / "run")
+    rows = read_metrics(result.run_dir / "metrics.csv")
+    assert [r["layers"] for r in rows] == ["heads", "heads", "heads", "all"]
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    heads = [v for k, v in snapshots.items() if "[heads" in k]
+    for before, after in heads:
+        assert all(torch.equal(before[k], after[k]) for k in before)
+    before, after = [v for k, v in snapshots.items() if "[all" in k][0]
+    assert sum(not torch.equal(before[k], after[k]) for k in before) > 0.9 * len(before)
+    best = torch.load(result.run_dir / "best.pt", weights_only=False)
+    lowest = min(rows, key=lambda r: float(r["val_loss"]))
+    assert best["epoch"] == int(lowest["epoch"])
+    last = torch.load(result.run_dir / "last.pt", weights_only=False)
+    assert {
+        "model",
+        "optimizer",
+        "scheduler",
+        "epoch",
+        "stage",
+        "config",
+        "class_names",
+        "metrics",
+        "version",
+        "rng",
+    } <= set(last)
+    assert (result.run_dir / "loss.png").stat().st_size > 0
+    assert (result.run_dir / "config.yaml").is_file()
+
+
+def test_resume_after_a_kill_reproduces_the_uninterrupted_run(data, tmp_path, monkeypatch):
+    config = tiny_config(
+        "[{layers: heads, epochs: 2, lr: 0.01}, {layers: all, epochs: 2, lr: 0.005}]",
+        "augment=strong",
+    )
+    full = train(config, data, tmp_path / "full")
+    saves = []
+    real_save = trainer_module.save_checkpoint
+
+    def killed_after_third_epoch(path, state):
+        real_save(path, state)
+        saves.append(path.name)
+        if saves.count("last.pt") == 3:
+            raise KeyboardInterrupt  # as if killed right after the third checkpoint
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", killed_after_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, data, tmp_path / "part")
+    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    resumed = train(config, data, tmp_path / "part", resume=True)
+    assert [r["epoch"] for r in resumed.metrics] == [1, 2, 3, 4]
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_with_step_files_and_last_checkpoint(data, tmp_path):
+    config = tiny_config(
+        "[{layers: heads, epochs: 1, lr: 0.01}]", "loss_weights={mrcnn_mask: .nan}"
+    )
+    with pytest.raises(TrainingDiverged) as err:
+        train(config, data, tmp_path / "nan")
+    message = str(err.value)
+    assert "non-finite loss at step 0" in message and "batch: synth_train_" in message
+    assert f"last good checkpoint: {tmp_path / 'nan' / 'last.pt'}" in message
+
+
+def test_run_folder_is_never_reused_and_empty_data_is_a_clear_error(data, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "mine.txt").write_text("keep")
+    result = train(tiny_config("[{layers: heads, epochs: 1, lr: 0.01}]"), data, tmp_path / "run")
+    assert result.run_dir == tmp_path / "run-2"
+    assert (tmp_path / "run" / "mine.txt").read_text() == "keep"
+    empty = tmp_path / "empty" / "train"
+    empty.mkdir(parents=True)
+    (empty / "via_region_data.json").write_text("{}")
+    assert main(["train", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r")]) in (
+        1,
+        2,
+    )
+    assert "error:" in capsys.readouterr().err
+
+
+def test_stage_option_runs_one_stage_and_weights_last_continues(data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sets = [a for o in TINY for a in ("--set", o)]
+    schedule = (
+        "schedule=[{layers: heads, epochs: 1, lr: 0.01}, {layers: all, epochs: 1, lr: 0.001}]"
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--stage",
+                "heads",
+                "--out",
+                "runs/h",
+                *sets,
+                "--set",
+                schedule,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--stage",
+                "all",
+                "--weights",
+                "last",
+                "--out",
+                "runs/a",
+                *sets,
+                "--set",
+                schedule,
+            ]
+        )
+        == 0
+    )
+    rows = read_metrics(tmp_path / "runs" / "a" / "metrics.csv")
+    assert [r["layers"] for r in rows] == ["all"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, data, out, results):
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    torch.set_num_threads(1)
+    result = train(
+        tiny_config("[{layers: heads, epochs: 1, lr: 0.01}, {layers: all, epochs: 1, lr: 0.005}]"),
+        data,
+        out,
+    )
+    torch.save(result.model.state_dict(), f"{results}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_two_process_gloo_ddp_ends_with_identical_weights(data, tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_worker, args=(2, _free_port(), data, tmp_path / "run", tmp_path), nprocs=2)
+    a = torch.load(tmp_path / "rank0.pt")
+    b = torch.load(tmp_path / "rank1.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    assert len(rows) == 2  # only rank 0 writes
