@@ -17,10 +17,23 @@ from PIL import Image, ImageDraw, ImageFilter
 from .records import ImageRecord, Instance, polygon_area
 
 MASK_TYPES = ("surgical", "n95", "cloth", "fashion")
-SKIN_TONES = [(255, 224, 196), (241, 194, 150), (224, 172, 125), (198, 134, 90),
-              (161, 102, 62), (117, 72, 42), (84, 52, 32)]  # fmt: skip
-HAIR_COLOURS = [(20, 15, 10), (60, 40, 25), (110, 75, 40), (180, 140, 80), (200, 200, 195),
-                (120, 30, 20)]  # fmt: skip
+SKIN_TONES = [
+    (255, 224, 196),
+    (241, 194, 150),
+    (224, 172, 125),
+    (198, 134, 90),
+    (161, 102, 62),
+    (117, 72, 42),
+    (84, 52, 32),
+]
+HAIR_COLOURS = [
+    (20, 15, 10),
+    (60, 40, 25),
+    (110, 75, 40),
+    (180, 140, 80),
+    (200, 200, 195),
+    (120, 30, 20),
+]
 
 
 @dataclass
@@ -139,8 +152,15 @@ def draw_face(rng: np.random.Generator, face: Face) -> tuple[Image.Image, np.nda
         [c - 0.4 * h, c - 0.53 * h, c + 0.4 * h, c + (0.42 if long_hair else 0.2) * h], fill=hair
     )
     for side in (-1, 1):
-        draw.ellipse([c + side * 0.31 * h - 0.06 * h, c - 0.08 * h, c + side * 0.31 * h + 0.06 * h,
-                      c + 0.12 * h], fill=shade)  # fmt: skip
+        draw.ellipse(
+            [
+                c + side * 0.31 * h - 0.06 * h,
+                c - 0.08 * h,
+                c + side * 0.31 * h + 0.06 * h,
+                c + 0.12 * h,
+            ],
+            fill=shade,
+        )
     draw.ellipse([c - 0.3 * h, c - 0.42 * h, c + 0.3 * h, c + 0.48 * h], fill=skin)
     draw.chord([c - 0.32 * h, c - 0.5 * h, c + 0.32 * h, c - 0.05 * h], 180, 360, fill=hair)
     eye_r = 0.045 * h
@@ -153,13 +173,19 @@ def draw_face(rng: np.random.Generator, face: Face) -> tuple[Image.Image, np.nda
         draw.ellipse(
             [ex - eye_r * 0.7, ey - eye_r * 0.7, ex + eye_r * 0.7, ey + eye_r * 0.7], fill=iris
         )
-        draw.line([ex - eye_r * 1.6, ey - eye_r * 2.2, ex + eye_r * 1.6, ey - eye_r * 2.4],
-                  fill=hair, width=max(1, int(eye_r * 0.6)))  # fmt: skip
+        draw.line(
+            [ex - eye_r * 1.6, ey - eye_r * 2.2, ex + eye_r * 1.6, ey - eye_r * 2.4],
+            fill=hair,
+            width=max(1, int(eye_r * 0.6)),
+        )
     draw.line(
         [cx, cy + 0.02 * h, cx + 0.03 * h, cy + 0.16 * h], fill=shade, width=max(1, int(h * 0.02))
     )
-    draw.line([cx - 0.08 * h, cy + 0.28 * h, cx + 0.08 * h, cy + 0.28 * h], fill=(150, 60, 60),
-              width=max(1, int(h * 0.025)))  # fmt: skip
+    draw.line(
+        [cx - 0.08 * h, cy + 0.28 * h, cx + 0.08 * h, cy + 0.28 * h],
+        fill=(150, 60, 60),
+        width=max(1, int(h * 0.025)),
+    )
     if face.kind is None:
         return canvas, None
     polygon = mask_polygon(face.kind, cx, cy, h, face.low)

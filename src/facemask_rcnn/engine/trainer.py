@@ -309,8 +309,13 @@ def train(
             start_stage, start_epoch, since_best = start_stage + 1, 0, 0
     if dist.is_main():
         config.save(run_dir / "config.yaml")
-        log.info("run folder: %s (%d train / %d val images, classes %s)", run_dir,
-                 len(train_records), len(val_records), class_names)  # fmt: skip
+        log.info(
+            "run folder: %s (%d train / %d val images, classes %s)",
+            run_dir,
+            len(train_records),
+            len(val_records),
+            class_names,
+        )
     board = TensorBoard(run_dir) if dist.is_main() else None
     higher_better = config.best_metric == "val_ap50"
     for si in range(start_stage, len(stages)):
@@ -330,9 +335,16 @@ def train(
             scheduler.load_state_dict(checkpoint["scheduler"])
         if checkpoint is not None and si == start_stage:
             set_rng_state(checkpoint["rng"])
-        log.info("stage %d/%d: layers=%s, %d epochs, lr %g, %d trainable parameters; groups %s",
-                 si + 1, len(stages), st.layers, st.epochs, st.lr, count,
-                 [(g["name"], g["lr"]) for g in groups])  # fmt: skip
+        log.info(
+            "stage %d/%d: layers=%s, %d epochs, lr %g, %d trainable parameters; groups %s",
+            si + 1,
+            len(stages),
+            st.layers,
+            st.epochs,
+            st.lr,
+            count,
+            [(g["name"], g["lr"]) for g in groups],
+        )
         wrapped = model
         if distributed:
             wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
@@ -341,11 +353,22 @@ def train(
             started = time.perf_counter()
             describe = f"epoch {epoch} [{st.layers} {e + 1}/{st.epochs}]"
             losses = train_one_epoch(
-                wrapped, _loader(train_set, config, True, epoch), optimizer, scheduler, device,
-                config.grad_clip, describe, run_dir / "last.pt",
-            )  # fmt: skip
-            row: dict[str, Any] = {"epoch": epoch, "stage": si + 1, "layers": st.layers,
-                                   "lr": optimizer.param_groups[0]["lr"], **losses}  # fmt: skip
+                wrapped,
+                _loader(train_set, config, True, epoch),
+                optimizer,
+                scheduler,
+                device,
+                config.grad_clip,
+                describe,
+                run_dir / "last.pt",
+            )
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "stage": si + 1,
+                "layers": st.layers,
+                "lr": optimizer.param_groups[0]["lr"],
+                **losses,
+            }
             val_loader = _loader(val_set, config, False, epoch)
             row.update(validation_loss(model, val_loader, device, config.seed))
             if config.val_ap_every and epoch % config.val_ap_every == 0:
