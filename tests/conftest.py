@@ -10,10 +10,33 @@ import pytest
 import torch
 from PIL import Image
 
+from facemask_rcnn.config import Config, load_config
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
 
 torch.set_num_threads(2)
+
+TINY = [
+    "image_size=96",
+    "fpn_channels=32",
+    "anchor_sizes=[8, 16, 32, 64, 96]",
+    "rpn_pre_nms_train=200",
+    "rpn_post_nms_train=100",
+    "rpn_pre_nms_test=100",
+    "rpn_post_nms_test=50",
+    "rois_per_image=32",
+    "min_confidence=0.05",
+    "augment=none",
+]
+
+
+def tiny_config(
+    schedule: str = "[{layers: heads, epochs: 2, lr: 0.01}, {layers: all, epochs: 1, lr: 0.005}]",
+    *extra: str,
+) -> Config:
+    """A 96 px, 32-channel model and short schedule: trains in seconds on a CPU."""
+    return load_config(overrides=[*TINY, f"schedule={schedule}", *extra])
 
 
 def shared_dataset(name: str) -> Path:
@@ -43,3 +66,18 @@ def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synth")
     synthesize(out, n=10, seed=3, size=128)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny model trained for a few epochs on synthetic scenes: (checkpoint, data folder)."""
+    from facemask_rcnn.data.synth import synthesize
+    from facemask_rcnn.engine import train
+
+    out = tmp_path_factory.mktemp("trained")
+    synthesize(out / "data", n=12, seed=9, size=96)
+    config = tiny_config(
+        "[{layers: heads, epochs: 12, lr: 0.04, warmup_iters: 5}]", "rpn_anchors_per_image=64"
+    )
+    result = train(config, out / "data", out / "run")
+    return result.run_dir / "best.pt", out / "data"

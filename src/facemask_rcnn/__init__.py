@@ -4,6 +4,19 @@ __version__ = "0.1.0"
 
 from .config import Config, load_config  # noqa: E402
 from .data import load_records  # noqa: E402
+from .engine import train  # noqa: E402
+from .evaluation import evaluate  # noqa: E402
 from .modeling import build_model  # noqa: E402
+from .predict import Prediction, Predictor  # noqa: E402
 
-__all__ = ["Config", "__version__", "build_model", "load_config", "load_records"]
+__all__ = [
+    "Config",
+    "Prediction",
+    "Predictor",
+    "__version__",
+    "build_model",
+    "evaluate",
+    "load_config",
+    "load_records",
+    "train",
+]

@@ -28,6 +28,12 @@ EPILOGS = {
     "  facemask train --data DATASET --stage all --weights last\n"
     "  facemask train --data DATASET --out runs/masks --resume\n"
     "  torchrun --nproc_per_node 4 -m facemask_rcnn.cli train --data DATASET",
+    "evaluate": "examples:\n  facemask evaluate --weights runs/masks/best.pt --data DATASET\n"
+    "  facemask evaluate --weights best.pt --data DATASET --split test --out eval/test",
+    "predict": "examples:\n  facemask predict photo.jpg --weights runs/masks/best.pt\n"
+    "  facemask predict photos/ 'more/*.png' clip.mp4 --every 5 --weights best.pt --out pred\n"
+    "  facemask predict photos/ --weights best.pt --via-out photos/via_project.json",
+    "demo": "examples:\n  facemask demo\n  facemask demo --out /tmp/demo --images 80",
     "synth": "examples:\n  facemask synth data/synth --n 200\n"
     "  facemask synth data/tiny --n 8 --size 128",
 }
@@ -146,6 +152,66 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate
+    from .predict import Predictor
+
+    predictor = Predictor.from_checkpoint(args.weights, args.min_score)
+    metrics = evaluate(predictor, args.data, args.split, args.out)
+    segm, bbox = metrics["segm"], metrics["bbox"]
+    print(
+        f"images {metrics['images']}  device {metrics['device']}  "
+        f"latency {metrics['latency_ms']:.0f} ms/image  min score {metrics['min_score']}"
+    )
+    print(
+        f"seed mAP@0.5 {metrics['map50_seed']:.4f}   seed mAP@0.75 {metrics['map75_seed']:.4f}   "
+        f"mean top-mask IoU {metrics['mean_top_mask_iou']:.4f}"
+    )
+    print(
+        "        "
+        + " ".join(f"{k:>6}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100"))
+    )
+    for name, row in (("segm", segm), ("bbox", bbox)):
+        values = " ".join(
+            f"{row[k]:6.3f}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
+        )
+        print(f"{name:<8}{values}")
+    for name, ap in segm["per_class"].items():
+        print(f"  segm AP {name:<14} {ap:.3f}")
+    for problem in metrics["problems"]:
+        print(problem, file=sys.stderr)
+    if args.out:
+        print(f"wrote {metrics['folder']}/eval.json, per_image.csv, pr_curve.png, worst/")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import Predictor, predict_to_folder
+
+    predictor = Predictor.from_checkpoint(args.weights, args.min_score)
+    result = predict_to_folder(predictor, args.inputs, args.out, args.every, args.via_out)
+    for error in result["errors"]:
+        print(f"error: {error}", file=sys.stderr)
+    print(f"{result['images']} image(s), {result['instances']} mask(s) -> {result['folder']}")
+    if args.via_out:
+        print(f"VIA project for correction: {args.via_out}")
+    return 1 if result["errors"] and not result["images"] else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    summary = run_demo(args.out, args.images)
+    print(f"\nDemo finished in {summary['minutes']:.1f} min")
+    print(f"  seed mAP@0.5 (val)   {summary['map50_seed']:.3f}")
+    print(f"  COCO mask AP / AP50  {summary['coco_mask_ap']:.3f} / {summary['coco_mask_ap50']:.3f}")
+    print(f"  latency              {summary['latency_ms']:.0f} ms/image")
+    print(f"  run folder           {summary['run']}")
+    print(f"  evaluation           {summary['eval']}")
+    print(f"  overlays             {summary['overlays']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="facemask",
@@ -199,6 +265,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-empty", action="store_true", help="train on images without masks too"
     )
     train.set_defaults(func=cmd_train)
+
+    evaluate = sub(commands, "evaluate", "evaluate", "seed mAP@0.5, COCO metrics and reports")
+    evaluate.add_argument("--weights", required=True, help="checkpoint from facemask train")
+    evaluate.add_argument("--data", required=True, help="dataset folder or annotation file")
+    evaluate.add_argument("--split", default="val", help="split folder (default val)")
+    evaluate.add_argument("--out", help="folder for eval.json, per_image.csv, pr_curve.png, worst/")
+    evaluate.add_argument("--min-score", type=float, help="override the config's min confidence")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub(commands, "predict", "predict", "segment masks in images and videos")
+    predict.add_argument("inputs", nargs="+", help="image files, folders, globs, videos")
+    predict.add_argument("--weights", required=True, help="checkpoint from facemask train")
+    predict.add_argument("--out", default="predictions", help="output folder (new name if taken)")
+    predict.add_argument("--min-score", type=float, help="override the config's min confidence")
+    predict.add_argument("--every", type=int, default=1, help="videos: every Nth frame")
+    predict.add_argument("--via-out", help="also write a VIA 2.x project for correction")
+    predict.set_defaults(func=cmd_predict)
+
+    demo = sub(commands, "demo", "demo", "synthesise data, train briefly, evaluate, predict")
+    demo.add_argument("--out", default="demo", help="folder for data, run, eval, predictions")
+    demo.add_argument("--images", type=int, default=120, help="synthetic images (20%% val)")
+    demo.set_defaults(func=cmd_demo)
 
     synth = sub(commands, "synth", "synth", "render the embedded default dataset (people in masks)")
     synth.add_argument("out", help="output folder (gets train/ and val/)")

@@ -68,6 +68,8 @@ class Config:
     detection_nms_threshold: float = 0.3  # DETECTION_NMS_THRESHOLD
     max_detections: int = 50  # DETECTION_MAX_INSTANCES
     mask_size: int = 28  # MASK_SHAPE
+    box_head_size: int = 1024  # FPN_CLASSIF_FC_LAYERS_SIZE: width of the two box-head FC layers
+    mask_head_channels: int = 128  # channels of the four mask-head convolutions (Matterport: 256)
     loss_weights: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(LOSS_NAMES, 1.0)
     )  # LOSS_WEIGHTS

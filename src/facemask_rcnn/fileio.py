@@ -27,3 +27,17 @@ def write_json_new(path: str | Path, data: Any) -> None:
     if path.exists():
         raise FileExistsError(f"{path}: already exists; choose another name (nothing overwritten)")
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data)))
+
+
+def new_folder(out: str | Path, exist_ok: bool = False) -> Path:
+    """``out`` if free (or ``exist_ok``), else the first free ``out-2``, ``out-3``…: outputs never
+    land in another run's folder."""
+    out = Path(out)
+    if exist_ok or not out.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    n = 2
+    while (candidate := out.with_name(f"{out.name}-{n}")).exists():
+        n += 1
+    candidate.mkdir(parents=True)
+    return candidate

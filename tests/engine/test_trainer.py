@@ -7,32 +7,13 @@ import pytest
 import torch
 
 from facemask_rcnn.cli import main
-from facemask_rcnn.config import load_config
 from facemask_rcnn.data.synth import synthesize
 from facemask_rcnn.engine import TrainingDiverged, TrainingError, train
 from facemask_rcnn.engine import trainer as trainer_module
 from facemask_rcnn.engine.logs import read_metrics
 from facemask_rcnn.engine.trainer import param_groups, set_trainable, trainable_names
 from facemask_rcnn.modeling import build_model
-
-TINY = [
-    "image_size=96",
-    "fpn_channels=32",
-    "anchor_sizes=[8, 16, 32, 64, 96]",
-    "rpn_pre_nms_train=200",
-    "rpn_post_nms_train=100",
-    "rpn_pre_nms_test=100",
-    "rpn_post_nms_test=50",
-    "rois_per_image=32",
-    "min_confidence=0.05",
-    "augment=none",
-]
-
-
-def tiny_config(
-    schedule="[{layers: heads, epochs: 2, lr: 0.01}, {layers: all, epochs: 1, lr: 0.005}]", *extra
-):
-    return load_config(overrides=[*TINY, f"schedule={schedule}", *extra])
+from tests.conftest import TINY, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -68,6 +68,12 @@ class ImageRecord:
     def file_name(self) -> str:
         return self.path.name
 
+    def masks(self) -> np.ndarray:
+        """(N, height, width) bool masks of all instances at the image's resolution."""
+        if not self.instances:
+            return np.zeros((0, self.height, self.width), dtype=bool)
+        return np.stack([i.to_mask(self.height, self.width) for i in self.instances]).astype(bool)
+
     def name_relative_to(self, folder: Path) -> str:
         """Image path as an annotation file in ``folder`` should store it (relative if inside)."""
         try:
@@ -89,21 +95,34 @@ def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
     return rle
 
 
-def mask_to_polygons(mask: np.ndarray, tolerance: float = 1.0) -> list[np.ndarray]:
-    """Outer contours of a binary mask as simplified polygons (for VIA/COCO polygon output)."""
+def mask_to_polygons(
+    mask: np.ndarray, tolerance: float = 0.5, min_part: float = 0.1
+) -> list[np.ndarray]:
+    """Outlines of a binary mask as polygons in pixel-edge coordinates, largest part first.
+
+    Traced on a 4x upsampled crop so vertices sit on pixel edges, not centres (a 15 px mask keeps
+    IoU >= 0.98 through polygon and back), then simplified to ``tolerance`` pixels. Parts smaller
+    than ``min_part`` of the largest are dropped as specks; holes are filled.
+    """
     import cv2
 
-    padded = np.pad(mask.astype(np.uint8), 1)
-    contours, _ = cv2.findContours(padded, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return []
+    y0, x0 = ys.min(), xs.min()
+    crop = mask[y0 : ys.max() + 1, x0 : xs.max() + 1].astype(np.uint8)
+    scale = 4
+    up = np.pad(np.kron(crop, np.ones((scale, scale), np.uint8)), 1)
+    contours, _ = cv2.findContours(up, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contours = sorted(contours, key=cv2.contourArea, reverse=True)
+    largest = cv2.contourArea(contours[0]) if contours else 0.0
     polygons = []
     for contour in contours:
-        approx = cv2.approxPolyDP(contour, tolerance, True)[:, 0, :].astype(np.float64) - 1
-        if len(approx) >= 3:
-            # Contour points are pixel centres; push outward by half a pixel to cover the pixel.
-            centre = approx.mean(axis=0)
-            direction = approx - centre
-            norm = np.linalg.norm(direction, axis=1, keepdims=True).clip(min=1e-6)
-            polygons.append(approx + 0.5 + 0.5 * direction / norm)
+        if cv2.contourArea(contour) < min_part * largest:
+            break
+        points = cv2.approxPolyDP(contour, tolerance * scale, True)[:, 0, :].astype(np.float64)
+        if len(points) >= 3:
+            polygons.append((points - 1 + 0.5) / scale + np.array([x0, y0]))
     return polygons
 
 

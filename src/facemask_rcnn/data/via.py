@@ -60,9 +60,9 @@ def _entries(data: Any) -> list[dict[str, Any]]:
 
 
 def is_via(data: Any) -> bool:
-    """True when parsed JSON looks like a VIA 1.x or 2.x file."""
+    """True when parsed JSON looks like a VIA 1.x or 2.x file (``{}`` is an empty VIA 1.x file)."""
     try:
-        return bool(_entries(data))
+        return bool(_entries(data)) or data == {} or "_via_img_metadata" in data
     except ValueError:
         return False
 

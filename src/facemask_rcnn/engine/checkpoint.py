@@ -12,19 +12,6 @@ import torch
 from ..fileio import atomic_write
 
 
-def new_run_dir(out: str | Path, exist_ok: bool = False) -> Path:
-    """``out`` if free (or ``exist_ok``), else the first free ``out-2``, ``out-3``…"""
-    out = Path(out)
-    if exist_ok or not out.exists():
-        out.mkdir(parents=True, exist_ok=True)
-        return out
-    n = 2
-    while (candidate := out.with_name(f"{out.name}-{n}")).exists():
-        n += 1
-    candidate.mkdir(parents=True)
-    return candidate
-
-
 def rng_state() -> dict[str, Any]:
     """Every RNG the training loop draws from, so a resumed run takes the same next batches."""
     state = {

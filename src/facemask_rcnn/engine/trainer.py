@@ -26,9 +26,10 @@ from ..config import Config, Stage, config_from_dict
 from ..data import MaskDataset, collate, load_records
 from ..data.records import ImageRecord, class_names_of
 from ..evaluation.seed_ap import mean_seed_ap, seed_ap
+from ..fileio import new_folder
 from ..modeling import FaceMaskRCNN, build_model
 from . import distributed as dist
-from .checkpoint import load_checkpoint, new_run_dir, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .logs import TensorBoard, plot_losses, write_metrics
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,7 @@ def train(
         checkpoint = load_checkpoint(run_dir / "last.pt")
         config = config_from_dict(checkpoint["config"])
     else:
-        run_dir = dist.broadcast(new_run_dir(out, exist_ok) if dist.is_main() else None)
+        run_dir = dist.broadcast(new_folder(out, exist_ok) if dist.is_main() else None)
         checkpoint = None
     train_records, val_records, class_names = load_splits(data, config, keep_empty)
     config = dataclasses.replace(config, class_names=class_names)
@@ -343,7 +344,7 @@ def train(
             st.epochs,
             st.lr,
             count,
-            [(g["name"], g["lr"]) for g in groups],
+            [(g["name"], g["initial_lr"]) for g in groups],
         )
         wrapped = model
         if distributed:

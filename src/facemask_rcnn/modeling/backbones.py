@@ -14,8 +14,9 @@ from functools import partial
 
 import timm
 import torch
+import torchvision
 from torch import nn
-from torchvision.models.detection.backbone_utils import mobilenet_backbone, resnet_fpn_backbone
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from torchvision.ops.misc import FrozenBatchNorm2d
@@ -103,17 +104,19 @@ def build_backbone(
     if imagenet:
         weights = _torchvision_imagenet(name)
     norm = FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d
+    model = getattr(torchvision.models, name)(weights=weights, norm_layer=norm)
     if name == "mobilenet_v3_large":
-        return mobilenet_backbone(
-            backbone_name=name,
-            weights=weights,
-            fpn=True,
-            trainable_layers=6,
-            returned_layers=[1, 2, 3, 4],
-            norm_layer=norm,
-        )
-    return resnet_fpn_backbone(
-        backbone_name=name, weights=weights, trainable_layers=5, norm_layer=norm
+        body = model.features
+        # the blocks that start strides 4, 8, 16 and 32 (torchvision's returned_layers 1-4)
+        starts = [i for i, block in enumerate(body) if getattr(block, "_is_cn", False)][:4]
+        channels = [body[i].out_channels for i in starts]
+        layers = {str(i): str(k) for k, i in enumerate(starts)}
+    else:
+        body = model
+        layers = {f"layer{k}": str(k - 1) for k in range(1, 5)}
+        channels = [model.fc.in_features // 8 * 2**k for k in range(4)]
+    return BackboneWithFPN(
+        body, layers, channels, fpn_channels, extra_blocks=LastLevelMaxPool(), norm_layer=None
     )
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
 from ..config import Config
@@ -37,7 +39,7 @@ class FaceMaskRCNN(MaskRCNN):
         loss_weights: dict[str, float],
         **kwargs: Any,
     ) -> None:
-        super().__init__(backbone, num_classes=len(class_names) + 1, **kwargs)
+        super().__init__(backbone, num_classes=None, **kwargs)
         self.class_names = list(class_names)
         self.loss_weights = dict(loss_weights)
         self.backbone_stages = {
@@ -88,6 +90,12 @@ def model_kwargs(config: Config, levels: int) -> dict[str, Any]:
         "box_nms_thresh": config.detection_nms_threshold,
         "box_detections_per_img": config.max_detections,
         "box_roi_pool": MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2),
+        "box_head": TwoMLPHead(config.fpn_channels * 7 * 7, config.box_head_size),
+        "box_predictor": FastRCNNPredictor(config.box_head_size, len(config.class_names) + 1),
+        "mask_head": MaskRCNNHeads(config.fpn_channels, [config.mask_head_channels] * 4, 1),
+        "mask_predictor": MaskRCNNPredictor(
+            config.mask_head_channels, config.mask_head_channels, len(config.class_names) + 1
+        ),
         "mask_roi_pool": MultiScaleRoIAlign(
             names, output_size=config.mask_size // 2, sampling_ratio=2
         ),

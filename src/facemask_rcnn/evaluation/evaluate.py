@@ -1,0 +1,117 @@
+"""evaluate(): run a checkpoint over a split and compute the seed mAP, COCO metrics and reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.load import load_records
+from ..data.records import ImageRecord
+from ..fileio import new_folder
+from ..predict import Prediction, Predictor, load_image, overlay
+from .coco import coco_metrics
+from .report import plot_pr_curves, side_by_side, write_per_image
+from .seed_ap import mask_ious, mean_seed_ap, seed_ap
+
+
+def truth_prediction(record: ImageRecord) -> Prediction:
+    """Ground truth drawn like a prediction (score 1), for the gallery."""
+    masks = np.stack([i.to_mask(record.height, record.width) for i in record.instances]).astype(
+        bool
+    )
+    boxes = np.array([i.box() for i in record.instances], dtype=float)
+    return Prediction(boxes, np.ones(len(boxes)), [i.label for i in record.instances], masks)
+
+
+def image_scores(
+    record: ImageRecord, prediction: Prediction, class_names: list[str]
+) -> dict[str, Any]:
+    """Per-image seed AP at IoU 0.5 and 0.75; IoU of the top-scoring mask with its best GT."""
+    gt_masks = record.masks()
+    gt_labels = np.array([class_names.index(i.label) + 1 for i in record.instances], dtype=int)
+    pred_labels = np.array([class_names.index(n) + 1 for n in prediction.labels], dtype=int)
+    masks = prediction.masks.reshape(-1, record.height, record.width)
+    args = (gt_masks, gt_labels, masks, pred_labels, prediction.scores)
+    top_iou = 0.0
+    if len(masks) and len(gt_masks):
+        top = int(np.argmax(prediction.scores))
+        top_iou = float(mask_ious(masks[top : top + 1], gt_masks).max())
+    return {
+        "seed_ap50": seed_ap(*args, iou_threshold=0.5),
+        "seed_ap75": seed_ap(*args, iou_threshold=0.75),
+        "top_mask_iou": top_iou if len(gt_masks) else None,
+    }
+
+
+def evaluate(
+    predictor: Predictor,
+    data: str | Path,
+    split: str | None = "val",
+    out: str | Path | None = None,
+    worst: int = 6,
+) -> dict[str, Any]:
+    """Seed mAP@0.5/0.75, COCO segm/bbox metrics, latency; with ``out``, eval.json and reports."""
+    class_names = predictor.class_names
+    records, problems = load_records(
+        data, split, predictor.config.class_attribute, class_names=class_names, keep_empty=True
+    )
+    if not records:
+        raise ValueError(f"{data}: no images to evaluate in split {split!r}")
+    predictions, rows = [], []
+    for record in records:
+        prediction = predictor.predict(load_image(record.path))
+        predictions.append(prediction)
+        scores = image_scores(record, prediction, class_names)
+        rows.append(
+            {
+                "file_name": str(record.path),
+                "ground_truth": len(record.instances),
+                "predictions": len(prediction.labels),
+                **scores,
+                "percent_masked": round(prediction.percent_masked, 3),
+                "seconds": round(prediction.seconds, 4),
+            }
+        )
+    coco = coco_metrics(
+        records,
+        [p.to_record(r.path, r.width, r.height) for p, r in zip(predictions, records, strict=True)],
+        class_names,
+    )
+    ious = [r["top_mask_iou"] for r in rows if r["top_mask_iou"] is not None]
+    metrics = {
+        "images": len(records),
+        "problems": [str(p) for p in problems],
+        "min_score": predictor.min_score,
+        "map50_seed": mean_seed_ap([r["seed_ap50"] for r in rows]),
+        "map75_seed": mean_seed_ap([r["seed_ap75"] for r in rows]),
+        "mean_top_mask_iou": float(np.mean(ious)) if ious else 0.0,
+        "segm": {k: v for k, v in coco["segm"].items() if k != "pr50"},
+        "bbox": {k: v for k, v in coco["bbox"].items() if k != "pr50"},
+        "latency_ms": float(np.mean([p.seconds for p in predictions]) * 1000),
+        "device": str(predictor.device),
+    }
+    if out is not None:
+        folder = new_folder(out)
+        metrics["folder"] = str(folder)
+        (folder / "eval.json").write_text(json.dumps(metrics, indent=1))
+        write_per_image(folder / "per_image.csv", rows)
+        plot_pr_curves(folder / "pr_curve.png", coco["segm"]["pr50"], coco["recall_thresholds"])
+        _gallery(folder / "worst", records, predictions, rows, worst)
+    return metrics
+
+
+def _gallery(folder: Path, records, predictions, rows, count: int) -> None:  # noqa: ANN001
+    """Side-by-side PNGs of the ``count`` images with the lowest seed AP50."""
+    folder.mkdir()
+    scored = [i for i, r in enumerate(rows) if r["seed_ap50"] is not None]
+    scored.sort(key=lambda i: (rows[i]["seed_ap50"], rows[i]["top_mask_iou"] or 0.0))
+    for rank, i in enumerate(scored[:count], start=1):
+        image = load_image(records[i].path)
+        truth = overlay(image, truth_prediction(records[i]))
+        title = f"{records[i].path.name}  AP50 {rows[i]['seed_ap50']:.2f}"
+        side_by_side(overlay(image, predictions[i]), truth, title).save(
+            folder / f"{rank:02d}_{records[i].path.stem}.png"
+        )

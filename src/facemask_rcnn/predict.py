@@ -1,0 +1,283 @@
+"""Predictor: a checkpoint → typed predictions, overlays, predictions.json, percent masked.
+
+``Predictor.from_checkpoint(path).predict(image)`` is what the CLI, the server, the notebook and
+the evaluator all call; predictions convert to ImageRecords, so every writer (VIA for
+correction, COCO) takes them as they take ground truth.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+from .config import Config, config_from_dict
+from .data.records import ImageRecord, Instance, mask_to_rle
+from .modeling import build_model
+from .modeling.weights import read_checkpoint
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
+PALETTE = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+]
+
+
+@dataclass
+class Prediction:
+    """Instances found in one image, at the image's own resolution."""
+
+    boxes: np.ndarray  # (N, 4) float x0, y0, x1, y1
+    scores: np.ndarray  # (N,)
+    labels: list[str]
+    masks: np.ndarray  # (N, H, W) bool
+    seconds: float = 0.0
+
+    @property
+    def percent_masked(self) -> float:
+        """Share of the image's pixels covered by any predicted mask, in percent."""
+        if len(self.masks) == 0:
+            return 0.0
+        return float(self.masks.any(axis=0).mean() * 100)
+
+    def to_record(self, path: Path, width: int, height: int) -> ImageRecord:
+        """The prediction as an ImageRecord (RLE instances with scores)."""
+        instances = [
+            Instance(label, rle=mask_to_rle(mask), score=float(score))
+            for label, mask, score in zip(self.labels, self.masks, self.scores, strict=True)
+        ]
+        return ImageRecord(Path(path), width, height, instances, "prediction")
+
+
+class Predictor:
+    """Runs a trained model on images; ``min_score`` overrides the config's min confidence."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: Config,
+        min_score: float | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.config = config
+        self.class_names = list(config.class_names)
+        self.min_score = config.min_confidence if min_score is None else min_score
+        # Let the model keep everything down to min_score; the config's own cut-off may be higher.
+        self.model.roi_heads.score_thresh = min(self.min_score, config.min_confidence)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, min_score: float | None = None, device: str | None = None
+    ) -> Predictor:
+        """Load a checkpoint written by ``facemask train`` (its config and class names)."""
+        checkpoint = read_checkpoint(path)
+        if "config" not in checkpoint:
+            raise ValueError(f"{path}: a bare state dict has no config; use a training checkpoint")
+        config = config_from_dict(checkpoint["config"])
+        model = build_model(config, weights="none")
+        model.load_state_dict(checkpoint["model"])
+        return cls(model, config, min_score, device)
+
+    @torch.no_grad()
+    def predict(self, image: Image.Image | np.ndarray | str | Path) -> Prediction:
+        """Instances in one RGB image (PIL, HWC uint8 array, or a file path)."""
+        array = np.asarray(load_image(image) if isinstance(image, str | Path) else image)
+        if array.ndim == 2:
+            array = np.stack([array] * 3, axis=-1)
+        tensor = torch.from_numpy(np.array(array[..., :3])).permute(2, 0, 1)
+        started = time.perf_counter()
+        out = self.model([tensor.to(self.device, torch.float32) / 255])[0]
+        seconds = time.perf_counter() - started
+        keep = out["scores"] >= self.min_score
+        return Prediction(
+            boxes=out["boxes"][keep].cpu().numpy(),
+            scores=out["scores"][keep].cpu().numpy(),
+            labels=[self.class_names[int(i) - 1] for i in out["labels"][keep]],
+            masks=(out["masks"][keep, 0] > 0.5).cpu().numpy(),
+            seconds=seconds,
+        )
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """RGB image with EXIF orientation applied; ValueError naming the file when unreadable."""
+    try:
+        with Image.open(path) as im:
+            return ImageOps.exif_transpose(im).convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"{path}: cannot read image ({err})") from err
+
+
+def overlay(
+    image: Image.Image | np.ndarray, prediction: Prediction, alpha: float = 0.45
+) -> Image.Image:
+    """Image with coloured masks, boxes and ``label score`` tags drawn on."""
+    base = np.asarray(image, dtype=np.float32)[..., :3].copy()
+    for i, mask in enumerate(prediction.masks):
+        colour = np.array(PALETTE[i % len(PALETTE)], dtype=np.float32)
+        base[mask] = base[mask] * (1 - alpha) + colour * alpha
+    result = Image.fromarray(base.clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(result)
+    for i, (box, label, score) in enumerate(
+        zip(prediction.boxes, prediction.labels, prediction.scores, strict=True)
+    ):
+        colour = PALETTE[i % len(PALETTE)]
+        draw.rectangle([float(v) for v in box], outline=colour, width=2)
+        draw.text((float(box[0]) + 2, float(box[1]) + 1), f"{label} {score:.2f}", fill=colour)
+    return result
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files, folders (their images and videos, sorted) and globs → paths, in the order given."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths += sorted(
+                p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+            )
+        elif any(c in item for c in "*?["):
+            paths += sorted(Path(p) for p in glob.glob(item))
+        else:
+            paths.append(path)
+    return paths
+
+
+def video_frames(path: Path, every: int = 1) -> Iterator[tuple[int, np.ndarray, float]]:
+    """(frame index, RGB frame, fps) for every ``every``-th frame; ValueError if unreadable."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f"{path}: cannot open video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    index = 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index % every == 0:
+                yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), fps
+            index += 1
+    finally:
+        capture.release()
+    if index == 0:
+        raise ValueError(f"{path}: no frames could be read")
+
+
+def coco_results(
+    name: str, prediction: Prediction, class_names: list[str], image_id: int
+) -> list[dict[str, Any]]:
+    """COCO results entries (one per instance) with file_name and the image's percent masked."""
+    results = []
+    for box, score, label, mask in zip(
+        prediction.boxes, prediction.scores, prediction.labels, prediction.masks, strict=True
+    ):
+        x0, y0, x1, y1 = (float(v) for v in box)
+        results.append(
+            {
+                "image_id": image_id,
+                "file_name": name,
+                "category_id": class_names.index(label) + 1,
+                "category_name": label,
+                "score": round(float(score), 5),
+                "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
+                "segmentation": mask_to_rle(mask),
+                "percent_masked": round(prediction.percent_masked, 3),
+            }
+        )
+    return results
+
+
+def predict_to_folder(
+    predictor: Predictor,
+    inputs: list[str],
+    out: str | Path,
+    every: int = 1,
+    via_out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Predict on files, folders, globs and videos; write overlays, predictions.json, summary.json.
+
+    Unreadable inputs are reported one line each and skipped. ``out`` is a new folder (an
+    existing one gets a numbered sibling); ``via_out`` writes a VIA 2.x project for correction.
+    """
+    from .data.via import write_via
+    from .fileio import new_folder
+
+    folder = new_folder(out)
+    (folder / "overlays").mkdir()
+    results: list[dict[str, Any]] = []
+    summary: list[dict[str, Any]] = []
+    records: list[ImageRecord] = []
+    errors: list[str] = []
+
+    def add(name: str, array: np.ndarray, prediction: Prediction) -> None:
+        height, width = array.shape[:2]
+        results.extend(coco_results(name, prediction, predictor.class_names, len(summary) + 1))
+        summary.append(
+            {
+                "file_name": name,
+                "width": width,
+                "height": height,
+                "instances": len(prediction.labels),
+                "percent_masked": round(prediction.percent_masked, 3),
+                "seconds": round(prediction.seconds, 4),
+            }
+        )
+
+    for path in expand_inputs(inputs):
+        try:
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                _predict_video(predictor, path, folder, every, add)
+                continue
+            image = load_image(path)
+        except ValueError as err:
+            errors.append(str(err))
+            continue
+        array = np.asarray(image)
+        prediction = predictor.predict(array)
+        add(str(path), array, prediction)
+        overlay(image, prediction).save(folder / "overlays" / f"{len(summary):04d}_{path.stem}.jpg")
+        records.append(prediction.to_record(path, image.width, image.height))
+    (folder / "predictions.json").write_text(json.dumps(results))
+    (folder / "summary.json").write_text(json.dumps(summary, indent=1))
+    if via_out:
+        write_via(records, via_out, class_attribute=predictor.config.class_attribute or "type")
+    return {"folder": folder, "images": len(summary), "instances": len(results), "errors": errors}
+
+
+def _predict_video(predictor: Predictor, path: Path, folder: Path, every: int, add) -> None:  # noqa: ANN001
+    """Predict every ``every``-th frame; write an overlay video beside the image overlays."""
+    import cv2
+
+    writer = None
+    try:
+        for index, frame, fps in video_frames(path, every):
+            prediction = predictor.predict(frame)
+            add(f"{path}#frame={index}", frame, prediction)
+            drawn = cv2.cvtColor(np.asarray(overlay(frame, prediction)), cv2.COLOR_RGB2BGR)
+            if writer is None:
+                target = str(folder / "overlays" / f"{path.stem}.mp4")
+                fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                writer = cv2.VideoWriter(target, fourcc, fps / every, drawn.shape[1::-1])
+            writer.write(drawn)
+    finally:
+        if writer is not None:
+            writer.release()

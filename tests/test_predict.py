@@ -1,0 +1,147 @@
+"""Predictor, overlays, predictions.json, corrupt inputs, videos, and the VIA round trip."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from facemask_rcnn.cli import main
+from facemask_rcnn.data import load_records
+from facemask_rcnn.data.records import ImageRecord
+from facemask_rcnn.evaluation.seed_ap import mask_ious
+from facemask_rcnn.predict import Prediction, Predictor, expand_inputs, overlay
+
+
+def test_prediction_percent_masked_counts_union_of_masks():
+    masks = np.zeros((2, 10, 10), bool)
+    masks[0, :5, :] = True
+    masks[1, 3:6, :] = True  # overlaps rows 3-4
+    prediction = Prediction(np.zeros((2, 4)), np.array([0.9, 0.8]), ["a", "a"], masks)
+    assert prediction.percent_masked == 60.0
+
+
+def test_predictor_returns_typed_results_at_image_size(trained):
+    checkpoint, data = trained
+    predictor = Predictor.from_checkpoint(checkpoint, min_score=0.0)
+    image = np.random.default_rng(0).integers(0, 255, (70, 90, 3), dtype=np.uint8)
+    result = predictor.predict(image)
+    assert result.masks.shape[1:] == (70, 90) and result.masks.dtype == bool
+    assert len(result.labels) == len(result.scores) == len(result.boxes)
+    assert set(result.labels) <= {"face_mask"}
+    assert np.all(result.scores >= 0.0)
+    strict = Predictor.from_checkpoint(checkpoint, min_score=0.99).predict(image)
+    assert len(strict.labels) <= len(result.labels) and np.all(strict.scores >= 0.99)
+
+
+def test_predict_folder_with_a_corrupt_file_writes_the_rest(trained, tmp_path, capsys):
+    checkpoint, data = trained
+    images = tmp_path / "images"
+    images.mkdir()
+    for path in sorted((data / "val").glob("*.jpg")):
+        (images / path.name).write_bytes(path.read_bytes())
+    (images / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    code = main(
+        [
+            "predict",
+            str(images),
+            "--weights",
+            str(checkpoint),
+            "--out",
+            str(tmp_path / "p"),
+            "--min-score",
+            "0.0",
+        ]
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "broken.jpg: cannot read image" in err
+    summary = json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert [s["file_name"].split("/")[-1] for s in summary] == sorted(
+        p.name for p in (data / "val").glob("*.jpg")
+    )
+    results = json.loads((tmp_path / "p" / "predictions.json").read_text())
+    for entry in results:
+        assert {
+            "file_name",
+            "category_id",
+            "score",
+            "bbox",
+            "segmentation",
+            "percent_masked",
+        } <= set(entry)
+        assert set(entry["segmentation"]) == {"size", "counts"}
+    assert len(list((tmp_path / "p" / "overlays").glob("*.jpg"))) == len(summary)
+
+
+def test_predictions_to_via_and_back_keep_the_masks(trained, tmp_path):
+    checkpoint, data = trained
+    predictor = Predictor.from_checkpoint(checkpoint, min_score=0.3)
+    records = []
+    for path in sorted((data / "train").glob("*.jpg")):
+        prediction = predictor.predict(path)
+        records.append((path, prediction))
+    assert sum(len(p.labels) for _, p in records) > 0
+    from facemask_rcnn.data.via import write_via
+
+    write_via([p.to_record(path, 96, 96) for path, p in records], tmp_path / "via.json")
+    back, problems = load_records(tmp_path / "via.json", class_attribute="type")
+    assert not [p for p in problems if p.severity == "error"]
+    by_name = {r.path.name: r for r in back}
+    for path, prediction in records:
+        if not prediction.labels:
+            continue
+        record: ImageRecord = by_name[path.name]
+        ious = mask_ious(prediction.masks, record.masks())
+        assert len(record.instances) == len(prediction.labels)
+        assert ious.max(axis=1).min() >= 0.95
+
+
+def test_video_every_nth_frame(trained, tmp_path):
+    import cv2
+
+    checkpoint, data = trained
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (96, 96))
+    frame = cv2.imread(str(sorted((data / "val").glob("*.jpg"))[0]))
+    for _ in range(6):
+        writer.write(frame)
+    writer.release()
+    assert (
+        main(
+            [
+                "predict",
+                str(video),
+                "--weights",
+                str(checkpoint),
+                "--every",
+                "2",
+                "--out",
+                str(tmp_path / "v"),
+            ]
+        )
+        == 0
+    )
+    names = [s["file_name"] for s in json.loads((tmp_path / "v" / "summary.json").read_text())]
+    assert names == [f"{video}#frame={i}" for i in (0, 2, 4)]
+    assert (tmp_path / "v" / "overlays" / "clip.mp4").stat().st_size > 0
+
+
+def test_overlay_paints_masks_and_expand_inputs_handles_globs(tmp_path):
+    image = np.full((20, 20, 3), 255, np.uint8)
+    masks = np.zeros((1, 20, 20), bool)
+    masks[0, 5:10, 5:10] = True
+    drawn = np.asarray(
+        overlay(image, Prediction(np.array([[5.0, 5, 10, 10]]), np.array([0.5]), ["x"], masks))
+    )
+    assert (drawn[7, 7] != 255).any() and (drawn[0, 19] == 255).all()
+    for name in ("b.png", "a.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in expand_inputs([str(tmp_path)])] == ["a.jpg", "b.png"]
+    assert [p.name for p in expand_inputs([str(tmp_path / "*.png")])] == ["b.png"]
+
+
+def test_checkpoint_without_config_is_a_clear_error(tmp_path):
+    torch.save({"w": torch.zeros(1)}, tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match="has no config"):
+        Predictor.from_checkpoint(tmp_path / "bare.pt")
