@@ -41,18 +41,8 @@ def test_predict_folder_with_a_corrupt_file_writes_the_rest(trained, tmp_path, c
     for path in sorted((data / "val").glob("*.jpg")):
         (images / path.name).write_bytes(path.read_bytes())
     (images / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
-    code = main(
-        [
-            "predict",
-            str(images),
-            "--weights",
-            str(checkpoint),
-            "--out",
-            str(tmp_path / "p"),
-            "--min-score",
-            "0.0",
-        ]
-    )
+    args = f"predict {images} --weights {checkpoint} --out {tmp_path / 'p'} --min-score 0.0"
+    code = main(args.split())
     assert code == 0
     err = capsys.readouterr().err
     assert "broken.jpg: cannot read image" in err
@@ -107,21 +97,8 @@ def test_video_every_nth_frame(trained, tmp_path):
     for _ in range(6):
         writer.write(frame)
     writer.release()
-    assert (
-        main(
-            [
-                "predict",
-                str(video),
-                "--weights",
-                str(checkpoint),
-                "--every",
-                "2",
-                "--out",
-                str(tmp_path / "v"),
-            ]
-        )
-        == 0
-    )
+    args = f"predict {video} --weights {checkpoint} --every 2 --out {tmp_path / 'v'}".split()
+    assert main(args) == 0
     names = [s["file_name"] for s in json.loads((tmp_path / "v" / "summary.json").read_text())]
     assert names == [f"{video}#frame={i}" for i in (0, 2, 4)]
     assert (tmp_path / "v" / "overlays" / "clip.mp4").stat().st_size > 0

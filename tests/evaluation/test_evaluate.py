@@ -12,21 +12,8 @@ from facemask_rcnn.predict import Predictor
 
 def test_evaluate_writes_report_and_numbers_agree(trained, tmp_path, capsys):
     checkpoint, data = trained
-    code = main(
-        [
-            "evaluate",
-            "--weights",
-            str(checkpoint),
-            "--data",
-            str(data),
-            "--split",
-            "train",
-            "--out",
-            str(tmp_path / "eval"),
-            "--min-score",
-            "0.05",
-        ]
-    )
+    args = f"evaluate --weights {checkpoint} --data {data} --split train --out {tmp_path / 'eval'}"
+    code = main([*args.split(), "--min-score", "0.05"])
     assert code == 0
     out = capsys.readouterr().out
     assert "seed mAP@0.5" in out and "segm" in out and "bbox" in out
