@@ -135,13 +135,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     result = train(
         config,
-        args.data,
+        args.data if len(args.data) > 1 else args.data[0],
         args.out,
         weights=args.weights,
         stage=args.stage,
         resume=args.resume,
         exist_ok=args.exist_ok,
         keep_empty=args.keep_empty,
+        time_budget=args.time_budget * 60 if args.time_budget else None,
     )
     last = result.metrics[-1] if result.metrics else {}
     print(f"run folder: {result.run_dir}  (best.pt, last.pt, metrics.csv, loss.png)")
@@ -251,7 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(func=cmd_data_convert)
 
     train = sub(commands, "train", "train", "train a model (staged fine-tuning)")
-    train.add_argument("--data", required=True, help="dataset folder with train/ (and val/)")
+    train.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        help="dataset folder with train/ (and val/); repeat to train on several",
+    )
     _add_config_args(train)
     train.add_argument("--weights", help="imagenet | coco | none | last | PATH (default: config)")
     train.add_argument("--out", default="runs/facemask", help="run folder (a new name if taken)")
@@ -263,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--class-attribute", help="VIA region attribute holding the class")
     train.add_argument(
         "--keep-empty", action="store_true", help="train on images without masks too"
+    )
+    train.add_argument(
+        "--time-budget", type=float, metavar="MIN", help="wall-clock minutes, shared by the stages"
     )
     train.set_defaults(func=cmd_train)
 

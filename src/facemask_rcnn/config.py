@@ -38,7 +38,7 @@ class Stage:
 
 
 def _default_schedule() -> list[Stage]:
-    return [Stage("heads", 6, 0.01, 20), Stage("all", 6, 0.002, 0)]
+    return [Stage("heads", 2, 0.02, 50), Stage("all", 2, 0.004, 0)]
 
 
 @dataclass
@@ -80,7 +80,7 @@ class Config:
     grad_clip: float = 5.0  # GRADIENT_CLIP_NORM (0 disables)
     layer_lr_decay: float = 1.0  # per backbone stage towards the input; 1 = one rate for all
     batch_size: int = 2  # IMAGES_PER_GPU
-    augment: str = "light"  # augmentation preset: none | light | strong
+    augment: str = "strong"  # augmentation preset: none | light | strong
     val_ap_every: int = 1  # quick mask AP50 on val every N epochs (0 = never)
     best_metric: str = "val_loss"  # val_loss (lower is better) or val_ap50 (higher)
     patience: int = 0  # early stop after N epochs without improvement (0 = never)

@@ -1,7 +1,9 @@
-"""Per-pixel label PNGs: pixel value → class, connected components → instances.
+"""Per-pixel label images: pixel value → class, connected components → instances.
 
 Layout: ``FOLDER/images/NAME.jpg`` with ``FOLDER/masks/NAME_gt.png`` (or ``NAME.png``), or one
-such pair of folders per sub-category (``FOLDER/CWM/images``…), as in MaskedFace.
+such pair of folders per sub-category (``FOLDER/CWM/images``…), as in MaskedFace. ``image/``
+and ``mask/`` are accepted too, and grayscale JPEG masks (hand-traced, lossy) are thresholded
+at 127: white is face mask.
 """
 
 from __future__ import annotations
@@ -20,18 +22,33 @@ MASKEDFACE_VALUES = {2: "face_mask"}  # 0 background, 1 face skin/hair, 2 face m
 MASKEDFACE_OTHER = (0, 1)
 
 
+def _pair(folder: Path) -> tuple[Path, Path] | None:
+    for images, masks in (("images", "masks"), ("image", "mask")):
+        if (folder / images).is_dir() and (folder / masks).is_dir():
+            return folder / images, folder / masks
+    return None
+
+
 def pair_folders(folder: Path) -> list[Path]:
-    """Folders holding an ``images``/``masks`` pair: the folder itself or its sub-folders."""
-    if (folder / "images").is_dir() and (folder / "masks").is_dir():
+    """Folders holding an images/masks pair: the folder itself or its sub-folders."""
+    if _pair(folder):
         return [folder]
-    return sorted(p for p in folder.iterdir() if (p / "images").is_dir() and (p / "masks").is_dir())
+    return sorted(p for p in folder.iterdir() if p.is_dir() and _pair(p))
 
 
 def _mask_file(masks: Path, stem: str) -> Path | None:
-    for name in (f"{stem}_gt.png", f"{stem}.png"):
+    for name in (f"{stem}_gt.png", f"{stem}.png", f"{stem}.jpg", f"{stem}.jpeg"):
         if (masks / name).is_file():
             return masks / name
     return None
+
+
+def read_labels(path: Path, mask_value: int) -> np.ndarray:
+    """Label array of a mask file; a JPEG mask becomes ``mask_value`` where brighter than 127."""
+    with Image.open(path) as im:
+        if path.suffix.lower() in (".jpg", ".jpeg"):
+            return np.where(np.asarray(im.convert("L")) > 127, mask_value, 0).astype(np.uint8)
+        return np.asarray(im)
 
 
 def read_label_pngs(
@@ -54,17 +71,18 @@ def read_label_pngs(
     records = []
     seen: set[str] = set()
     for pair in pair_folders(folder):
-        for image_path in sorted((pair / "images").iterdir()):
+        image_dir, mask_dir = _pair(pair)  # type: ignore[misc]
+        for image_path in sorted(image_dir.iterdir()):
             if image_path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             rel = str(image_path.relative_to(folder))
-            mask_path = _mask_file(pair / "masks", image_path.stem)
+            mask_path = _mask_file(mask_dir, image_path.stem)
             if mask_path is None:
                 problems.append(Problem(rel, image_path.name, "no label PNG in masks/"))
                 continue
             try:
                 width, height = image_size(image_path)
-                labels = np.asarray(Image.open(mask_path))
+                labels = read_labels(mask_path, next(iter(value_classes)))
             except (ValueError, OSError) as err:
                 problems.append(Problem(rel, image_path.name, str(err)))
                 continue

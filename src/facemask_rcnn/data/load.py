@@ -22,12 +22,16 @@ class DatasetError(ValueError):
     """A path that holds no dataset we can read."""
 
 
+class MissingSplit(DatasetError):
+    """A dataset folder without the asked-for split sub-folder."""
+
+
 def split_folder(root: Path, split: str) -> Path:
     """``root/split`` under any usual spelling (train/training, val/validation/testing…)."""
     for name in SPLIT_ALIASES.get(split, (split,)):
         if (root / name).is_dir():
             return root / name
-    raise DatasetError(f"{root}: no '{split}' split folder (tried {SPLIT_ALIASES.get(split)})")
+    raise MissingSplit(f"{root}: no '{split}' split folder (tried {SPLIT_ALIASES.get(split)})")
 
 
 def _annotation_file(folder: Path) -> Path | None:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..config import Config, Stage, config_from_dict
 from ..data import MaskDataset, collate, load_records
+from ..data.load import MissingSplit
 from ..data.records import ImageRecord, class_names_of
 from ..evaluation.seed_ap import mean_seed_ap, seed_ap
 from ..fileio import new_folder
@@ -126,12 +127,14 @@ def train_one_epoch(
     grad_clip: float,
     describe: str,
     last_good: Path,
+    deadline: float | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns the mean of each loss part and of the total."""
+    """One pass over ``loader`` (or until ``deadline``): mean loss parts and total, images seen."""
     model.train()
     sums: dict[str, float] = {}
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
     names = loader.dataset.records  # type: ignore[attr-defined]
+    count = seen = 0
     bar = tqdm(loader, describe, leave=False, disable=None if dist.is_main() else True)
     for step, (images, targets) in enumerate(bar):
         images, targets = _to_device(images, targets, device)
@@ -164,8 +167,12 @@ def train_one_epoch(
         for key, value in {**losses, "loss": loss}.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach())
         bar.set_postfix({k.replace("loss_", ""): f"{v / (step + 1):.3f}" for k, v in sums.items()})
-    count = max(1, len(loader))
-    return dist.average({k: v / count for k, v in sums.items()})
+        count = step + 1
+        seen += len(targets)
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+    count = max(1, count)
+    return {**dist.average({k: v / count for k, v in sums.items()}), "images": seen}
 
 
 @torch.no_grad()
@@ -212,29 +219,39 @@ def val_ap50(model: torch.nn.Module, loader: DataLoader, device: torch.device) -
 
 
 def load_splits(
-    data: str | Path, config: Config, keep_empty: bool = False
+    data: str | Path | list[str | Path], config: Config, keep_empty: bool = False
 ) -> tuple[list[ImageRecord], list[ImageRecord], list[str]]:
-    """Train and val records (val split, else every 10th training image) and class names."""
-    records, problems = load_records(data, "train", config.class_attribute, keep_empty=keep_empty)
-    for problem in problems:
-        log.warning("%s", problem)
-    if not any(r.instances for r in records):
-        raise TrainingError(f"{data}: the train split has no instances: nothing to learn")
-    try:
-        val, val_problems = load_records(data, "val", config.class_attribute, keep_empty=True)
-        for problem in val_problems:
+    """Train and val records of one or more datasets, and the class names.
+
+    Each dataset's ``val`` split is used; one without it gives every 10th training image.
+    """
+    train_records: list[ImageRecord] = []
+    val_records: list[ImageRecord] = []
+    for source in data if isinstance(data, list) else [data]:
+        attribute = config.class_attribute
+        try:
+            records, problems = load_records(source, "train", attribute, keep_empty=keep_empty)
+        except MissingSplit:  # a dataset without split folders: all of it is for training
+            records, problems = load_records(source, None, attribute, keep_empty=keep_empty)
+        try:
+            val, val_problems = load_records(source, "val", attribute, keep_empty=True)
+        except MissingSplit:
+            log.warning("%s: no val split; holding out every 10th training image", source)
+            val, val_problems = records[::10], []
+            records = [r for i, r in enumerate(records) if i % 10]
+        for problem in problems + val_problems:
             log.warning("%s", problem)
-    except ValueError:
-        log.warning("%s: no val split; holding out every 10th training image", data)
-        val = records[::10]
-        records = [r for i, r in enumerate(records) if i % 10]
+        train_records += records
+        val_records += val
+    if not any(r.instances for r in train_records):
+        raise TrainingError(f"{data}: the train split has no instances: nothing to learn")
     names = config.class_names
     if config.class_attribute and names == ["face_mask"]:
-        names = class_names_of(records)
-    unknown = set(class_names_of(records + val)) - set(names)
+        names = class_names_of(train_records)
+    unknown = set(class_names_of(train_records + val_records)) - set(names)
     if unknown:
         raise TrainingError(f"{data}: classes {sorted(unknown)} are not in class_names {names}")
-    return records, val, names
+    return train_records, val_records, names
 
 
 def _loader(dataset: MaskDataset, config: Config, shuffle: bool, epoch: int) -> DataLoader:
@@ -265,18 +282,22 @@ def _stages(config: Config, only: str | None) -> list[Stage]:
 
 def train(
     config: Config,
-    data: str | Path,
+    data: str | Path | list[str | Path],
     out: str | Path = "runs/facemask",
     weights: str | None = None,
     stage: str | None = None,
     resume: bool = False,
     exist_ok: bool = False,
     keep_empty: bool = False,
+    time_budget: float | None = None,
 ) -> TrainResult:
     """Run the schedule (or one ``stage``) on ``data``; write checkpoints and logs to a run folder.
 
-    ``weights`` overrides ``config.weights`` (imagenet, coco, a path, or ``last``); ``resume``
-    continues the run in ``out`` exactly where its ``last.pt`` stopped.
+    ``data`` is one dataset or a list (their splits are concatenated). ``weights`` overrides
+    ``config.weights`` (imagenet, coco, a path, or ``last``); ``resume`` continues the run in
+    ``out`` exactly where its ``last.pt`` stopped. ``time_budget`` (seconds) shares the wall
+    clock among the stages in proportion to their epochs; a stage whose share is spent ends
+    after the current iteration (validated and checkpointed as usual).
     """
     distributed = dist.init_distributed()
     device = torch.device(
@@ -331,6 +352,10 @@ def train(
         iters = st.epochs * math.ceil(len(train_set) / (config.batch_size * dist.world_size()))
         scheduler = build_scheduler(optimizer, st.warmup_iters, iters)
         first_epoch = start_epoch if si == start_stage else 0
+        deadline = None
+        if time_budget:
+            share = time_budget * st.epochs / sum(x.epochs for x in stages)
+            deadline = time.perf_counter() + share
         if checkpoint is not None and si == checkpoint["stage"] and first_epoch > 0:
             optimizer.load_state_dict(checkpoint["optimizer"])
             scheduler.load_state_dict(checkpoint["scheduler"])
@@ -362,6 +387,7 @@ def train(
                 config.grad_clip,
                 describe,
                 run_dir / "last.pt",
+                deadline,
             )
             row: dict[str, Any] = {
                 "epoch": epoch,
@@ -403,16 +429,17 @@ def train(
                 if improved:
                     save_checkpoint(run_dir / "best.pt", state)
                 write_metrics(run_dir / "metrics.csv", metrics)
-                assert board is not None
-                board.add(row)
+                plot_losses(run_dir / "loss.png", metrics)
+                board.add(row)  # type: ignore[union-attr]
                 log.info("%s: %s", describe, _summary(row))
             if config.patience and since_best >= config.patience:
                 log.info("early stop: %d epoch(s) without improvement", since_best)
                 break
+            if deadline is not None and time.perf_counter() > deadline:
+                log.info("stage %d: its share of the time budget is spent", si + 1)
+                break
         start_epoch = 0
-    if dist.is_main():
-        plot_losses(run_dir / "loss.png", metrics)
-        assert board is not None
+    if board is not None:
         board.close()
     dist.barrier()
     return TrainResult(run_dir, metrics, model)
