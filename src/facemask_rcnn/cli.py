@@ -34,6 +34,13 @@ EPILOGS = {
     "  facemask predict photos/ 'more/*.png' clip.mp4 --every 5 --weights best.pt --out pred\n"
     "  facemask predict photos/ --weights best.pt --via-out photos/via_project.json",
     "demo": "examples:\n  facemask demo\n  facemask demo --out /tmp/demo --images 80",
+    "anchors": "examples:\n  facemask anchors --data DATASET\n"
+    "  facemask anchors --data DATASET --config my.yaml --write my-anchors.yaml",
+    "export": "examples:\n  facemask export --weights runs/masks/best.pt --format onnx\n"
+    "  facemask export --weights best.pt --format torchscript --out model.ts.pt\n"
+    "  facemask predict photos/ --engine onnx --weights runs/masks/best.onnx",
+    "serve": "examples:\n  facemask serve --weights runs/masks/best.pt\n"
+    "  facemask serve --weights best.onnx --host 0.0.0.0 --port 8080 --max-upload-mb 5",
     "synth": "examples:\n  facemask synth data/synth --n 200\n"
     "  facemask synth data/tiny --n 8 --size 128",
 }
@@ -153,11 +160,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate
+def _predictor(args: argparse.Namespace):  # noqa: ANN202 - a Predictor
     from .predict import Predictor
 
-    predictor = Predictor.from_checkpoint(args.weights, args.min_score)
+    onnx = Path(args.weights).suffix == ".onnx"
+    if args.engine and (args.engine == "onnx") != onnx:
+        raise ConfigError(
+            f"--engine {args.engine} needs {'a .onnx file' if not onnx else 'a .pt checkpoint'}"
+        )
+    return Predictor.from_checkpoint(args.weights, args.min_score)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate
+
+    predictor = _predictor(args)
     metrics = evaluate(predictor, args.data, args.split, args.out)
     segm, bbox = metrics["segm"], metrics["bbox"]
     print(
@@ -187,9 +204,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import Predictor, predict_to_folder
+    from .predict import predict_to_folder
 
-    predictor = Predictor.from_checkpoint(args.weights, args.min_score)
+    predictor = _predictor(args)
     result = predict_to_folder(predictor, args.inputs, args.out, args.every, args.via_out)
     for error in result["errors"]:
         print(f"error: {error}", file=sys.stderr)
@@ -197,6 +214,34 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.via_out:
         print(f"VIA project for correction: {args.via_out}")
     return 1 if result["errors"] and not result["images"] else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export
+
+    out = export(args.weights, args.format, args.out, args.size)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not args.weights:
+        print(
+            "error: --weights is required: train a model first (facemask demo, or facemask "
+            "train) and pass its best.pt or an exported .onnx",
+            file=sys.stderr,
+        )
+        return 2
+    import uvicorn
+
+    from .predict import Predictor
+    from .serve import create_app
+
+    predictor = Predictor.from_checkpoint(args.weights, args.min_score)
+    app = create_app(predictor, args.max_upload_mb, keep=args.keep, ttl=args.ttl_minutes * 60)
+    print(f"serving {args.weights} on http://{args.host}:{args.port}/  (API docs at /docs)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -210,6 +255,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  run folder           {summary['run']}")
     print(f"  evaluation           {summary['eval']}")
     print(f"  overlays             {summary['overlays']}")
+    return 0
+
+
+def cmd_anchors(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .anchors import box_sizes, propose, score
+    from .data.load import MissingSplit, load_records
+
+    config = load_config(args.config, args.set)
+    try:
+        records, _ = load_records(args.data, args.split, args.class_attribute)
+    except MissingSplit:
+        records, _ = load_records(args.data, None, args.class_attribute)
+    boxes = box_sizes(records, config.image_size)
+    if not len(boxes):
+        print(f"error: {args.data}: no boxes", file=sys.stderr)
+        return 2
+    bpr, mean_iou = score(boxes, config.anchor_sizes, config.anchor_ratios)
+    fit = propose(boxes, len(config.anchor_sizes), len(config.anchor_ratios), config.seed)
+    print(f"{len(boxes)} boxes at image_size {config.image_size} (RPN positive IoU 0.7)")
+    print(
+        f"  current : sizes {config.anchor_sizes} ratios {config.anchor_ratios}  "
+        f"BPR {bpr:.3f}  mean best IoU {mean_iou:.3f}"
+    )
+    print(
+        f"  proposal: sizes {fit.sizes} ratios {fit.ratios}  "
+        f"BPR {fit.bpr:.3f}  mean best IoU {fit.mean_best_iou:.3f}"
+    )
+    for size in fit.sizes:
+        print(f"    level anchor {size} px x ratios {fit.ratios}")
+    if args.write:
+        if fit.bpr <= bpr:
+            print(f"not written: no recall gain over {args.config or 'the defaults'}")
+            return 0
+        if Path(args.write).exists():
+            print(f"error: {args.write}: already exists (nothing overwritten)", file=sys.stderr)
+            return 2
+        dataclasses.replace(config, anchor_sizes=fit.sizes, anchor_ratios=fit.ratios).save(
+            args.write
+        )
+        print(f"wrote {args.write}")
     return 0
 
 
@@ -281,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="val", help="split folder (default val)")
     evaluate.add_argument("--out", help="folder for eval.json, per_image.csv, pr_curve.png, worst/")
     evaluate.add_argument("--min-score", type=float, help="override the config's min confidence")
+    evaluate.add_argument("--engine", choices=("torch", "onnx"), help="default: by file suffix")
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = sub(commands, "predict", "predict", "segment masks in images and videos")
@@ -288,14 +376,40 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--weights", required=True, help="checkpoint from facemask train")
     predict.add_argument("--out", default="predictions", help="output folder (new name if taken)")
     predict.add_argument("--min-score", type=float, help="override the config's min confidence")
+    predict.add_argument("--engine", choices=("torch", "onnx"), help="default: by file suffix")
     predict.add_argument("--every", type=int, default=1, help="videos: every Nth frame")
     predict.add_argument("--via-out", help="also write a VIA 2.x project for correction")
     predict.set_defaults(func=cmd_predict)
+
+    export = sub(commands, "export", "export", "export a checkpoint to ONNX or TorchScript")
+    export.add_argument("--weights", required=True, help="checkpoint from facemask train")
+    export.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    export.add_argument("--size", type=int, help="example input size (default: config image_size)")
+    export.add_argument("--out", help="output file (default: beside the checkpoint)")
+    export.set_defaults(func=cmd_export)
+
+    serve = sub(commands, "serve", "serve", "web service: upload page and JSON API")
+    serve.add_argument("--weights", help="checkpoint (.pt) or exported model (.onnx)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--min-score", type=float, help="default threshold (config's otherwise)")
+    serve.add_argument("--max-upload-mb", type=float, default=10.0)
+    serve.add_argument("--keep", type=int, default=200, help="overlays kept (newest first)")
+    serve.add_argument("--ttl-minutes", type=float, default=60.0, help="overlays expire after")
+    serve.set_defaults(func=cmd_serve)
 
     demo = sub(commands, "demo", "demo", "synthesise data, train briefly, evaluate, predict")
     demo.add_argument("--out", default="demo", help="folder for data, run, eval, predictions")
     demo.add_argument("--images", type=int, default=120, help="synthetic images (20%% val)")
     demo.set_defaults(func=cmd_demo)
+
+    anchors = sub(commands, "anchors", "anchors", "fit RPN anchors to a dataset (k-means on 1-IoU)")
+    anchors.add_argument("--data", required=True, help="dataset folder or annotation file")
+    anchors.add_argument("--split", default="train", help="split folder (default train)")
+    anchors.add_argument("--class-attribute", help="VIA region attribute holding the class")
+    _add_config_args(anchors)
+    anchors.add_argument("--write", help="new config file with the proposal, if recall improves")
+    anchors.set_defaults(func=cmd_anchors)
 
     synth = sub(commands, "synth", "synth", "render the embedded default dataset (people in masks)")
     synth.add_argument("out", help="output folder (gets train/ and val/)")
@@ -314,18 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (
-        ConfigError,
-        DatasetError,
-        WeightsUnavailable,
-        FileExistsError,
-        FileNotFoundError,
-    ) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except (TrainingError, TrainingDiverged) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except (ValueError, WeightsUnavailable, FileExistsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

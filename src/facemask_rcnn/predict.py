@@ -64,38 +64,53 @@ class Prediction:
         return ImageRecord(Path(path), width, height, instances, "prediction")
 
 
-class Predictor:
-    """Runs a trained model on images; ``min_score`` overrides the config's min confidence."""
+class TorchEngine:
+    """The PyTorch model as an engine: a float (3, H, W) image in, one detections dict out."""
 
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        config: Config,
-        min_score: float | None = None,
-        device: str | None = None,
-    ) -> None:
+    def __init__(self, model: torch.nn.Module, device: str | None = None) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
+
+    @torch.no_grad()
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.model([image.to(self.device)])[0]
+        return {k: v.cpu() for k, v in out.items()}
+
+
+class Predictor:
+    """Runs a trained model (PyTorch or ONNX engine) on images.
+
+    ``min_score`` overrides the config's min confidence (an ONNX graph keeps detections down to
+    0.05, so any higher threshold works there too).
+    """
+
+    def __init__(self, engine: Any, config: Config, min_score: float | None = None) -> None:
+        self.engine = engine
         self.config = config
         self.class_names = list(config.class_names)
         self.min_score = config.min_confidence if min_score is None else min_score
-        # Let the model keep everything down to min_score; the config's own cut-off may be higher.
-        self.model.roi_heads.score_thresh = min(self.min_score, config.min_confidence)
+        self.device = getattr(engine, "device", torch.device("cpu"))
+        if isinstance(engine, TorchEngine):  # keep everything down to min_score
+            engine.model.roi_heads.score_thresh = min(self.min_score, config.min_confidence)
 
     @classmethod
     def from_checkpoint(
         cls, path: str | Path, min_score: float | None = None, device: str | None = None
     ) -> Predictor:
-        """Load a checkpoint written by ``facemask train`` (its config and class names)."""
+        """Load a training checkpoint (.pt) or an exported ONNX graph (.onnx)."""
+        if Path(path).suffix == ".onnx":
+            from .export import OnnxEngine
+
+            engine = OnnxEngine(path)
+            return cls(engine, engine.config, min_score)
         checkpoint = read_checkpoint(path)
         if "config" not in checkpoint:
             raise ValueError(f"{path}: a bare state dict has no config; use a training checkpoint")
         config = config_from_dict(checkpoint["config"])
         model = build_model(config, weights="none")
         model.load_state_dict(checkpoint["model"])
-        return cls(model, config, min_score, device)
+        return cls(TorchEngine(model, device), config, min_score)
 
-    @torch.no_grad()
     def predict(self, image: Image.Image | np.ndarray | str | Path) -> Prediction:
         """Instances in one RGB image (PIL, HWC uint8 array, or a file path)."""
         array = np.asarray(load_image(image) if isinstance(image, str | Path) else image)
@@ -103,14 +118,14 @@ class Predictor:
             array = np.stack([array] * 3, axis=-1)
         tensor = torch.from_numpy(np.array(array[..., :3])).permute(2, 0, 1)
         started = time.perf_counter()
-        out = self.model([tensor.to(self.device, torch.float32) / 255])[0]
+        out = self.engine(tensor.to(torch.float32) / 255)
         seconds = time.perf_counter() - started
         keep = out["scores"] >= self.min_score
         return Prediction(
-            boxes=out["boxes"][keep].cpu().numpy(),
-            scores=out["scores"][keep].cpu().numpy(),
+            boxes=out["boxes"][keep].numpy(),
+            scores=out["scores"][keep].numpy(),
             labels=[self.class_names[int(i) - 1] for i in out["labels"][keep]],
-            masks=(out["masks"][keep, 0] > 0.5).cpu().numpy(),
+            masks=(out["masks"][keep, 0] > 0.5).numpy(),
             seconds=seconds,
         )
 

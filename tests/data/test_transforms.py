@@ -38,6 +38,7 @@ def test_preset_is_reproducible_and_boxes_match_masks(records, preset):
     plain = MaskDataset(records, ["face_mask"], 128)
     for i, ((a_img, a_t), (b_img, b_t)) in enumerate(zip(first, second, strict=True)):
         assert torch.equal(a_img, b_img) and torch.equal(a_t["masks"], b_t["masks"])
+        assert a_t["masks"].max() <= 1  # padding and rotation never write other values
         if len(a_t["masks"]):
             expected = masks_to_boxes(a_t["masks"]) + torch.tensor([0.0, 0.0, 1.0, 1.0])
             assert torch.equal(a_t["boxes"].as_subclass(torch.Tensor), expected)

@@ -95,7 +95,7 @@ def make_target(masks: torch.Tensor, labels: torch.Tensor, image_id: int) -> dic
     return {
         "boxes": tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(height, width)),
         "labels": labels,
-        "masks": tv_tensors.Mask(masks.to(torch.uint8)),
+        "masks": tv_tensors.Mask((masks > 0).to(torch.uint8)),
         "image_id": image_id,
     }
 

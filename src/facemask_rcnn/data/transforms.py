@@ -187,7 +187,15 @@ def build_transforms(
                 *([CopyPaste(source, p=0.3)] if source else []),
                 Recolour(p=0.6),
                 Occlude(p=0.25),
-                v2.RandomApply([v2.RandomZoomOut(fill=114, side_range=(1.0, 2.5))], p=0.25),
+                v2.RandomApply(
+                    # grey padding for the image only: masks must stay 0/1
+                    [
+                        v2.RandomZoomOut(
+                            fill={tv_tensors.Image: 114, "others": 0}, side_range=(1.0, 2.5)
+                        )
+                    ],
+                    p=0.25,
+                ),
                 v2.RandomResizedCrop(
                     image_size, scale=(0.25, 1.0), ratio=(0.75, 1.33), antialias=True
                 ),

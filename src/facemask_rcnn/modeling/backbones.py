@@ -52,9 +52,11 @@ class TimmFPN(nn.Module):
         )
         self.out_channels = fpn_channels
 
-    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        features = self.body(x)
-        return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(features)))
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        named: dict[str, torch.Tensor] = OrderedDict()
+        for i, feature in enumerate(self.body(x)):  # a loop, not a generator: TorchScript
+            named[str(i)] = feature
+        return self.fpn(named)
 
 
 def load_lite_imagenet(body: nn.Module, name: str) -> None:

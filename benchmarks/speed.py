@@ -1,0 +1,105 @@
+"""Speed benchmark: default model vs torchvision maskrcnn_resnet50_fpn at equal settings.
+
+    .venv/bin/python benchmarks/speed.py [--runs 15] [--set key=value ...]
+
+In one process, same input image, size and detection settings for both, timed alternately:
+median latency, their ratio, forward GFLOPs (torch.utils.flop_counter), and the peak memory of
+training the default model at batch 2 (a child process's max RSS). Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+from facemask_rcnn import build_model, load_config
+from facemask_rcnn.data.synth import render_scene
+
+
+def gflops(model: torch.nn.Module, image: torch.Tensor) -> float:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model([image])
+    return counter.get_total_flops() / 1e9
+
+
+def train_peak_mb(overrides: list[str]) -> float:
+    """Peak RSS (MB) of a process that builds the default model and trains 3 steps at batch 2."""
+    config = load_config(overrides=overrides)
+    model = build_model(config)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=0.001, momentum=0.9)
+    size = config.image_size
+    masks = torch.zeros(1, size, size, dtype=torch.uint8)
+    masks[0, size // 4 : size // 2, size // 4 : size // 2] = 1
+    box = torch.tensor([[size / 4, size / 4, size / 2, size / 2]])
+    target = {"boxes": box, "labels": torch.tensor([1]), "masks": masks}
+    for _ in range(3):
+        losses = model([torch.rand(3, size, size)] * 2, [target, target])
+        optimizer.zero_grad()
+        sum(losses.values()).backward()
+        optimizer.step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    config = load_config(overrides=args.set)
+    size = config.image_size
+    ours = build_model(config).eval()
+    reference = maskrcnn_resnet50_fpn(
+        weights=None,
+        weights_backbone=None,
+        num_classes=len(config.class_names) + 1,
+        min_size=size,
+        max_size=size,
+        rpn_pre_nms_top_n_test=config.rpn_pre_nms_test,
+        rpn_post_nms_top_n_test=config.rpn_post_nms_test,
+        box_score_thresh=config.min_confidence,
+        box_nms_thresh=config.detection_nms_threshold,
+        box_detections_per_img=config.max_detections,
+    ).eval()
+    scene, _ = render_scene(np.random.default_rng(0), size)
+    image = torch.from_numpy(np.array(scene)).permute(2, 0, 1).float() / 255
+    times: dict[str, list[float]] = {"ours": [], "torchvision_r50": []}
+    models = {"ours": ours, "torchvision_r50": reference}
+    with torch.no_grad():
+        for model in models.values():
+            model([image])  # warm-up
+        for _ in range(args.runs):
+            for name, model in models.items():  # alternate, so drift hits both alike
+                started = time.perf_counter()
+                model([image])
+                times[name].append(time.perf_counter() - started)
+    median = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    with mp.get_context("spawn").Pool(1) as pool:
+        peak = pool.apply(train_peak_mb, (args.set,))
+    line = {
+        "image_size": size,
+        "threads": torch.get_num_threads(),
+        "median_ms": {k: round(v, 1) for k, v in median.items()},
+        "speedup_vs_r50": round(median["torchvision_r50"] / median["ours"], 2),
+        "gflops": {
+            "ours": round(gflops(ours, image), 2),
+            "torchvision_r50": round(gflops(reference, image), 2),
+        },
+        "train_peak_rss_mb_batch2": round(peak, 0),
+    }
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()

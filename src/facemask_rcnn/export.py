@@ -1,0 +1,122 @@
+"""Export a checkpoint as one graph (pre-processing, backbone, RPN, heads, mask pasting).
+
+ONNX (run with onnxruntime's CPU provider; class names and config in the metadata) or
+TorchScript. Both take one float image (3, H, W) in [0, 1] of any size and return boxes,
+labels, scores and masks (N, 1, H, W) at the image's size, as the PyTorch model does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
+
+from .config import Config, config_from_dict
+from .modeling import build_model
+from .modeling.weights import read_checkpoint
+
+OUTPUTS = ("boxes", "labels", "scores", "masks")
+EXPORT_MIN_SCORE = 0.05
+
+
+class SingleImage(nn.Module):
+    """One image in, four tensors out: the interface the exported graphs share."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        # A plain GeneralizedRCNN with the same parts: inference is the same, and it scripts.
+        self.model = GeneralizedRCNN(model.backbone, model.rpn, model.roi_heads, model.transform)
+
+    def forward(
+        self, image: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        outputs = self.model([image])
+        detections = outputs[1][0] if isinstance(outputs, tuple) else outputs[0]
+        return detections["boxes"], detections["labels"], detections["scores"], detections["masks"]
+
+
+def load_for_export(checkpoint: str | Path) -> tuple[SingleImage, Config]:
+    data = read_checkpoint(checkpoint)
+    if "config" not in data:
+        raise ValueError(
+            f"{checkpoint}: a bare state dict has no config; use a training checkpoint"
+        )
+    config = config_from_dict(data["config"])
+    model = build_model(config, weights="none")
+    model.load_state_dict(data["model"])
+    # Keep low-score detections in the graph; Predictor applies the user's min_score.
+    model.roi_heads.score_thresh = min(EXPORT_MIN_SCORE, config.min_confidence)
+    return SingleImage(model.eval()).eval(), config
+
+
+def export(
+    checkpoint: str | Path, fmt: str, out: str | Path | None = None, size: int | None = None
+) -> Path:
+    """Write ``out`` (default: beside the checkpoint, .onnx or .ts.pt); refuses to overwrite."""
+    wrapper, config = load_for_export(checkpoint)
+    size = size or config.image_size
+    suffix = {"onnx": ".onnx", "torchscript": ".ts.pt"}.get(fmt)
+    if suffix is None:
+        raise ValueError(f"unknown export format {fmt!r}; choose onnx or torchscript")
+    out = Path(out) if out else Path(checkpoint).with_suffix(suffix)
+    if out.exists():
+        raise FileExistsError(f"{out}: already exists; choose another name (nothing overwritten)")
+    example = torch.rand(3, size, size)
+    metadata = {
+        "class_names": json.dumps(config.class_names),
+        "config": json.dumps(config.to_dict()),
+    }
+    if fmt == "torchscript":
+        scripted = torch.jit.script(wrapper)
+        torch.jit.save(
+            scripted, str(out), _extra_files={k: v.encode() for k, v in metadata.items()}
+        )
+        return out
+    import onnx
+
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(out),
+            input_names=["image"],
+            output_names=list(OUTPUTS),
+            dynamic_axes={
+                "image": {1: "height", 2: "width"},
+                "boxes": {0: "detections"},
+                "labels": {0: "detections"},
+                "scores": {0: "detections"},
+                "masks": {0: "detections", 2: "height", 3: "width"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+    graph = onnx.load(str(out))
+    for key, value in metadata.items():
+        graph.metadata_props.add(key=key, value=value)
+    onnx.save(graph, str(out))
+    return out
+
+
+class OnnxEngine:
+    """onnxruntime (CPU) session over an exported graph, called like the PyTorch model."""
+
+    device = "cpu (onnxruntime)"
+
+    def __init__(self, path: str | Path) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "config" not in meta:
+            raise ValueError(f"{path}: not exported by facemask (no config in the metadata)")
+        self.config = config_from_dict(json.loads(meta["config"]))
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        arrays = self.session.run(list(OUTPUTS), {"image": image.cpu().numpy()})
+        return {name: torch.from_numpy(a) for name, a in zip(OUTPUTS, arrays, strict=True)}

@@ -1,0 +1,105 @@
+"""Real HTTP against a real server: good uploads, each bad-input class, concurrency, expiry."""
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from facemask_rcnn.serve.app import ResultStore
+
+
+def jpeg(width=96, height=80, colour=(120, 140, 160)):
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def post(base, data, name="photo.jpg", **form):
+    return httpx.post(f"{base}/predict", files={"file": (name, data)}, data=form, timeout=60)
+
+
+def healthy(base):
+    return httpx.get(f"{base}/health", timeout=10).json()["status"] == "ok"
+
+
+def test_good_image_gives_instances_and_an_overlay(server, trained):
+    _, data = trained
+    photo = sorted((data / "val").glob("*.jpg"))[0].read_bytes()
+    response = post(server, photo, min_score="0.05")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["success"] is True and 0 <= body["percent_masked"] <= 100
+    assert isinstance(body["instances"], list)
+    for inst in body["instances"]:
+        assert set(inst) == {"label", "score", "box", "area"} and inst["score"] >= 0.05
+    overlay = httpx.get(server + body["result_url"], timeout=10)
+    assert overlay.status_code == 200 and overlay.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(overlay.content)).size == (96, 96)
+
+
+def _bomb():
+    buffer = io.BytesIO()
+    Image.new("1", (5000, 5000)).save(buffer, "PNG")  # 25 MP in a few kB
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "name", "status", "message"),
+    [
+        (lambda: b"\xff" * (1024 * 1024 + 10), "big.jpg", 413, "over the 1 MB limit"),
+        (_bomb, "bomb.png", 400, "over the 4000000 limit"),
+        (lambda: b"hello, this is plain text", "fake.jpg", 415, "not an image"),
+        (lambda: jpeg()[:400], "cut.jpg", 400, "truncated or corrupt image"),
+        (lambda: b"%PDF-1.4 plain text pretending", "photo.png", 415, "not an image"),
+    ],
+)
+def test_bad_uploads_get_their_status_and_server_stays_healthy(server, make, name, status, message):
+    response = post(server, make(), name)
+    assert response.status_code == status
+    body = response.json()
+    assert body["success"] is False and message in body["error"] and "\n" not in body["error"]
+    assert healthy(server)
+
+
+def test_twenty_concurrent_uploads_get_their_own_results(server):
+    colours = [(10 * i, 255 - 10 * i, 128) for i in range(20)]
+    sizes = [(64 + 4 * i, 48 + 2 * i) for i in range(20)]
+
+    def one(i):
+        return post(server, jpeg(*sizes[i], colours[i]), min_score="0.99").json()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(one, range(20)))
+    ids = [r["result_url"] for r in results]
+    assert all(r["success"] for r in results) and len(set(ids)) == 20
+    for i, url in enumerate(ids):
+        image = Image.open(io.BytesIO(httpx.get(server + url, timeout=10).content))
+        assert image.size == sizes[i]
+        assert np.abs(np.asarray(image, float).mean(axis=(0, 1)) - colours[i]).max() < 12
+
+
+def test_results_are_only_served_by_id(server):
+    assert httpx.get(f"{server}/results/{'0' * 32}.jpg").status_code == 404
+    assert httpx.get(f"{server}/results/..%2F..%2Fetc%2Fpasswd").status_code == 404
+    assert httpx.get(f"{server}/docs").status_code == 200
+    page = httpx.get(f"{server}/")
+    assert page.status_code == 200 and 'type="file"' in page.text
+
+
+def test_result_store_keeps_newest_and_expires(tmp_path):
+    store = ResultStore(tmp_path, keep=2, ttl=3600)
+    ids = [store.add(Image.new("RGB", (4, 4))) for _ in range(3)]
+    assert store.path(ids[0]) is None and store.path(ids[2]) is not None
+    assert store.path("../../x") is None
+    ResultStore(tmp_path, keep=2, ttl=-1).prune()
+    assert list(tmp_path.glob("*.jpg")) == []
+
+
+def test_serve_without_weights_refuses_with_a_clear_message(capsys):
+    from facemask_rcnn.cli import main
+
+    assert main(["serve"]) == 2
+    assert "--weights is required" in capsys.readouterr().err
