@@ -1,9 +1,9 @@
-"""Speed benchmark: default model vs torchvision maskrcnn_resnet50_fpn at equal settings.
+"""Speed benchmark: default model (PyTorch and onnxruntime) vs torchvision's R50-FPN Mask R-CNN.
 
     .venv/bin/python benchmarks/speed.py [--runs 15] [--set key=value ...]
 
-In one process, same input image, size and detection settings for both, timed alternately:
-median latency, their ratio, forward GFLOPs (torch.utils.flop_counter), and the peak memory of
+In one process, same input image, size and detection settings for all, timed alternately:
+median latency, ratios, forward GFLOPs (torch.utils.flop_counter), and the peak memory of
 training the default model at batch 2 (a child process's max RSS). Prints one JSON line.
 """
 
@@ -14,7 +14,9 @@ import json
 import multiprocessing as mp
 import resource
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +25,7 @@ from torchvision.models.detection import maskrcnn_resnet50_fpn
 
 from facemask_rcnn import build_model, load_config
 from facemask_rcnn.data.synth import render_scene
+from facemask_rcnn.export import OnnxEngine, export
 
 
 def gflops(model: torch.nn.Module, image: torch.Tensor) -> float:
@@ -74,15 +77,24 @@ def main() -> None:
     ).eval()
     scene, _ = render_scene(np.random.default_rng(0), size)
     image = torch.from_numpy(np.array(scene)).permute(2, 0, 1).float() / 255
-    times: dict[str, list[float]] = {"ours": [], "torchvision_r50": []}
-    models = {"ours": ours, "torchvision_r50": reference}
+    folder = Path(tempfile.mkdtemp())
+    torch.save({"model": ours.state_dict(), "config": config.to_dict()}, folder / "ours.pt")
+    onnx = OnnxEngine(
+        export(folder / "ours.pt", "onnx", folder / "ours.onnx", min_score=config.min_confidence)
+    )
+    runners = {
+        "ours": lambda: ours([image]),
+        "ours_onnxruntime": lambda: onnx(image),
+        "torchvision_r50": lambda: reference([image]),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runners}
     with torch.no_grad():
-        for model in models.values():
-            model([image])  # warm-up
+        for run in runners.values():
+            run()  # warm-up
         for _ in range(args.runs):
-            for name, model in models.items():  # alternate, so drift hits both alike
+            for name, run in runners.items():  # alternate, so drift hits all alike
                 started = time.perf_counter()
-                model([image])
+                run()
                 times[name].append(time.perf_counter() - started)
     median = {k: statistics.median(v) * 1000 for k, v in times.items()}
     with mp.get_context("spawn").Pool(1) as pool:
@@ -92,6 +104,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "median_ms": {k: round(v, 1) for k, v in median.items()},
         "speedup_vs_r50": round(median["torchvision_r50"] / median["ours"], 2),
+        "onnxruntime_vs_pytorch": round(median["ours"] / median["ours_onnxruntime"], 2),
         "gflops": {
             "ours": round(gflops(ours, image), 2),
             "torchvision_r50": round(gflops(reference, image), 2),

@@ -23,7 +23,10 @@ EXPORT_MIN_SCORE = 0.05
 
 
 class SingleImage(nn.Module):
-    """One image in, four tensors out: the interface the exported graphs share."""
+    """One image in, four tensors out: the interface the exported graphs share.
+
+    Loading the TorchScript file needs ``import torchvision`` first (it calls torchvision ops).
+    """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -38,7 +41,9 @@ class SingleImage(nn.Module):
         return detections["boxes"], detections["labels"], detections["scores"], detections["masks"]
 
 
-def load_for_export(checkpoint: str | Path) -> tuple[SingleImage, Config]:
+def load_for_export(
+    checkpoint: str | Path, min_score: float = EXPORT_MIN_SCORE
+) -> tuple[SingleImage, Config]:
     data = read_checkpoint(checkpoint)
     if "config" not in data:
         raise ValueError(
@@ -48,15 +53,22 @@ def load_for_export(checkpoint: str | Path) -> tuple[SingleImage, Config]:
     model = build_model(config, weights="none")
     model.load_state_dict(data["model"])
     # Keep low-score detections in the graph; Predictor applies the user's min_score.
-    model.roi_heads.score_thresh = min(EXPORT_MIN_SCORE, config.min_confidence)
+    model.roi_heads.score_thresh = min(min_score, config.min_confidence)
     return SingleImage(model.eval()).eval(), config
 
 
 def export(
-    checkpoint: str | Path, fmt: str, out: str | Path | None = None, size: int | None = None
+    checkpoint: str | Path,
+    fmt: str,
+    out: str | Path | None = None,
+    size: int | None = None,
+    min_score: float = EXPORT_MIN_SCORE,
 ) -> Path:
-    """Write ``out`` (default: beside the checkpoint, .onnx or .ts.pt); refuses to overwrite."""
-    wrapper, config = load_for_export(checkpoint)
+    """Write ``out`` (default: beside the checkpoint, .onnx or .ts.pt); refuses to overwrite.
+
+    The graph keeps detections down to ``min_score`` (or the config's, if that is lower).
+    """
+    wrapper, config = load_for_export(checkpoint, min_score)
     size = size or config.image_size
     suffix = {"onnx": ".onnx", "torchscript": ".ts.pt"}.get(fmt)
     if suffix is None:

@@ -10,8 +10,8 @@ from facemask_rcnn.cli import main
 from facemask_rcnn.data.synth import synthesize
 from facemask_rcnn.engine import TrainingDiverged, TrainingError, train
 from facemask_rcnn.engine import trainer as trainer_module
+from facemask_rcnn.engine.layers import param_groups, set_trainable, trainable_names
 from facemask_rcnn.engine.logs import read_metrics
-from facemask_rcnn.engine.trainer import param_groups, set_trainable, trainable_names
 from facemask_rcnn.modeling import build_model
 from tests.conftest import TINY, tiny_config
 

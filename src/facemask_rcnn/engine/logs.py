@@ -32,13 +32,11 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
 
 def plot_losses(path: Path, rows: list[dict[str, Any]]) -> None:
     """Train and validation loss per epoch, stage boundaries marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: never touches the caller's backend
 
     epochs = [int(r["epoch"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.plot(epochs, [float(r["loss"]) for r in rows], marker="o", label="train loss")
     val = [
         (e, float(r["val_loss"]))
@@ -55,7 +53,6 @@ def plot_losses(path: Path, rows: list[dict[str, Any]]) -> None:
     ax.legend()
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
 
 
 class TensorBoard:

@@ -1,4 +1,4 @@
-"""Staged fine-tuning: layer selection, optimizer groups, the epoch loop, val loss, checkpoints.
+"""Staged fine-tuning: the stage and epoch loop, time budget, checkpoints, resume, logs.
 
 The schedule is the original's shape: train the heads on a frozen backbone, then more layers at a
 lower rate starting from the best-validation weights so far. Every epoch writes ``last.pt``
@@ -10,14 +10,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
@@ -26,19 +24,15 @@ from ..config import Config, Stage, config_from_dict
 from ..data import MaskDataset, collate, load_records
 from ..data.load import MissingSplit
 from ..data.records import ImageRecord, class_names_of
-from ..evaluation.seed_ap import mean_seed_ap, seed_ap
 from ..fileio import new_folder
 from ..modeling import FaceMaskRCNN, build_model
 from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .layers import TrainingError, build_optimizer, build_scheduler, param_groups, set_trainable
 from .logs import TensorBoard, plot_losses, write_metrics
+from .validation import to_device, val_ap50, validation_loss
 
 log = logging.getLogger(__name__)
-STAGE_LAYERS = {"heads": 6, "5+": 5, "4+": 4, "3+": 3, "2+": 2, "all": 1}
-
-
-class TrainingError(ValueError):
-    """A run that cannot start: no instances, no such stage, nothing to resume."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -50,72 +44,6 @@ class TrainResult:
     run_dir: Path
     metrics: list[dict[str, Any]]
     model: FaceMaskRCNN
-
-
-def trainable_names(model: FaceMaskRCNN, layers: str) -> list[str]:
-    """Parameter names a stage trains: Matterport's heads / 3+ / 4+ / 5+ / all, or a regex."""
-    names = [n for n, _ in model.named_parameters()]
-    if layers in STAGE_LAYERS:
-        first = STAGE_LAYERS[layers]
-        stages = model.backbone_stages
-        return [n for n in names if n not in stages or stages[n] >= first]
-    pattern = re.compile(layers)
-    return [n for n in names if pattern.search(n)]
-
-
-def set_trainable(model: FaceMaskRCNN, layers: str) -> int:
-    """Freeze everything but the stage's parameters; return how many scalars will train.
-
-    Frozen BatchNorm buffers are untouched; a pattern that selects nothing is an error.
-    """
-    chosen = set(trainable_names(model, layers))
-    if not chosen:
-        raise TrainingError(f"layers {layers!r} selects no parameter")
-    count = 0
-    for name, param in model.named_parameters():
-        param.requires_grad_(name in chosen)
-        count += param.numel() if name in chosen else 0
-    return count
-
-
-def param_groups(model: FaceMaskRCNN, lr: float, decay: float) -> list[dict[str, Any]]:
-    """One group for the heads and one per backbone stage, stage k at ``lr * decay**(6 - k)``."""
-    groups: dict[int, list[torch.nn.Parameter]] = {}
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            groups.setdefault(model.backbone_stages.get(name, 6), []).append(param)
-    return [
-        {"params": params, "lr": lr * decay ** (6 - k), "name": "heads" if k == 6 else f"stage{k}"}
-        for k, params in sorted(groups.items(), reverse=True)
-    ]
-
-
-def build_optimizer(config: Config, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-    return torch.optim.SGD(groups, momentum=config.momentum, weight_decay=config.weight_decay)
-
-
-def build_scheduler(
-    optimizer: torch.optim.Optimizer, warmup: int, total: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-iteration: linear warm-up, then cosine from the stage's rate down to 5 % of it."""
-
-    def factor(step: int) -> float:
-        ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
-        progress = min(1.0, step / max(1, total))
-        return ramp * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def _to_device(images: list, targets: list, device: torch.device) -> tuple[list, list]:
-    images = [im.to(device, non_blocking=True) for im in images]
-    targets = [
-        {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in t.items()}
-        for t in targets
-    ]
-    return images, targets
 
 
 def train_one_epoch(
@@ -137,7 +65,7 @@ def train_one_epoch(
     count = seen = 0
     bar = tqdm(loader, describe, leave=False, disable=None if dist.is_main() else True)
     for step, (images, targets) in enumerate(bar):
-        images, targets = _to_device(images, targets, device)
+        images, targets = to_device(images, targets, device)
         with torch.autocast(device.type, enabled=scaler is not None):
             losses = model(images, targets)
             loss = sum(losses.values())
@@ -173,49 +101,6 @@ def train_one_epoch(
             break
     count = max(1, count)
     return {**dist.average({k: v / count for k, v in sums.items()}), "images": seen}
-
-
-@torch.no_grad()
-def validation_loss(
-    model: torch.nn.Module, loader: DataLoader, device: torch.device, seed: int
-) -> dict[str, float]:
-    """Losses on the val split without changing the model: BatchNorm stays in eval mode, and the
-    RPN/RoI sampling draws from a forked RNG so training's random stream is untouched."""
-    model.train()
-    for module in model.modules():
-        if isinstance(module, _BatchNorm):
-            module.eval()
-    sums: dict[str, float] = {}
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for images, targets in loader:
-            images, targets = _to_device(images, targets, device)
-            losses = model(images, targets)
-            for key, value in {**losses, "loss": sum(losses.values())}.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
-    count = max(1, len(loader))
-    return dist.average({f"val_{k}": v / count for k, v in sums.items()})
-
-
-@torch.no_grad()
-def val_ap50(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> float:
-    """Quick seed mAP@0.5 (masks) on the val split at the model's min confidence."""
-    model.eval()
-    per_image: list[float | None] = []
-    for images, targets in loader:
-        outputs = model([im.to(device) for im in images])
-        for out, target in zip(outputs, targets, strict=True):
-            pred_masks = (out["masks"][:, 0] > 0.5).cpu().numpy()
-            per_image.append(
-                seed_ap(
-                    target["masks"].numpy().astype(bool),
-                    target["labels"].numpy(),
-                    pred_masks,
-                    out["labels"].cpu().numpy(),
-                    out["scores"].cpu().numpy(),
-                )
-            )
-    return dist.average({"ap": mean_seed_ap(per_image)})["ap"]
 
 
 def load_splits(

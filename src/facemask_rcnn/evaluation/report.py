@@ -14,12 +14,10 @@ PR_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "t
 
 def plot_pr_curves(path: Path, curves: dict[str, list[float]], recall: list[float]) -> None:
     """Precision-recall at mask IoU 0.5, one line per class."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: never touches the caller's backend
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig = Figure(figsize=(5, 4))
+    ax = fig.subplots()
     for i, (name, precision) in enumerate(curves.items()):
         values = np.asarray(precision, dtype=float)
         values[values < 0] = np.nan
@@ -33,7 +31,6 @@ def plot_pr_curves(path: Path, curves: dict[str, list[float]], recall: list[floa
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def write_per_image(path: Path, rows: list[dict[str, Any]]) -> None:

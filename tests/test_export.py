@@ -1,0 +1,84 @@
+"""Exported ONNX and TorchScript graphs agree with the PyTorch model; classes travel by name."""
+
+import numpy as np
+import pytest
+import torch
+import torchvision  # noqa: F401 - registers the ops a TorchScript graph calls
+
+from facemask_rcnn.cli import main
+from facemask_rcnn.config import Config
+from facemask_rcnn.evaluation.seed_ap import mask_ious
+from facemask_rcnn.export import export
+from facemask_rcnn.modeling import build_model
+from facemask_rcnn.predict import Predictor
+
+
+@pytest.fixture(scope="module")
+def onnx_model(trained, tmp_path_factory):
+    checkpoint, _ = trained
+    return export(checkpoint, "onnx", tmp_path_factory.mktemp("onnx") / "model.onnx")
+
+
+def test_onnx_matches_pytorch_on_five_images(trained, onnx_model):
+    checkpoint, data = trained
+    torch_predictor = Predictor.from_checkpoint(checkpoint, min_score=0.05)
+    onnx_predictor = Predictor.from_checkpoint(onnx_model, min_score=0.05)
+    images = sorted(data.glob("*/*.jpg"))[:5]
+    found = 0
+    for path in images:
+        a, b = torch_predictor.predict(path), onnx_predictor.predict(path)
+        assert len(a.labels) == len(b.labels) and a.labels == b.labels
+        found += len(a.labels)
+        if not a.labels:
+            continue
+        assert np.abs(a.boxes - b.boxes).max() <= 1.0
+        assert np.abs(a.scores - b.scores).max() <= 1e-3
+        assert mask_ious(a.masks, b.masks).diagonal().min() >= 0.98
+    assert found > 0  # the comparison saw detections
+
+
+def test_onnx_takes_other_image_sizes(onnx_model):
+    prediction = Predictor.from_checkpoint(onnx_model, min_score=0.05).predict(
+        np.random.default_rng(0).integers(0, 255, (70, 130, 3), dtype=np.uint8)
+    )
+    assert prediction.masks.shape[1:] == (70, 130)
+
+
+def test_subcategories_round_trip_by_name(tmp_path):
+    names = ["cloth", "fashion", "n95", "surgical"]
+    config = Config(class_names=names, image_size=96, fpn_channels=32)
+    model = build_model(config, weights="none")
+    torch.save({"model": model.state_dict(), "config": config.to_dict()}, tmp_path / "m.pt")
+    assert (
+        main(["export", "--weights", str(tmp_path / "m.pt"), "--out", str(tmp_path / "m.onnx")])
+        == 0
+    )
+    predictor = Predictor.from_checkpoint(tmp_path / "m.onnx", min_score=0.0)
+    assert predictor.class_names == names
+    labels = predictor.predict(np.full((96, 96, 3), 128, np.uint8)).labels
+    assert set(labels) <= set(names)
+    assert (
+        main(["export", "--weights", str(tmp_path / "m.pt"), "--out", str(tmp_path / "m.onnx")])
+        == 2
+    )
+
+
+def test_torchscript_matches_pytorch(trained, tmp_path):
+    checkpoint, data = trained
+    path = export(checkpoint, "torchscript", tmp_path / "model.ts.pt")
+    scripted = torch.jit.load(str(path))
+    image = torch.rand(3, 96, 96)
+    eager = Predictor.from_checkpoint(checkpoint, min_score=0.0)
+    reference = eager.engine(image)
+    boxes, labels, scores, masks = scripted(image)
+    keep = scores >= 0.05  # the export keeps detections down to 0.05
+    assert torch.allclose(boxes[keep], reference["boxes"][reference["scores"] >= 0.05], atol=1e-3)
+    assert masks.shape[-2:] == (96, 96)
+
+
+def test_engine_flag_must_match_the_file(trained, onnx_model, capsys):
+    checkpoint, data = trained
+    assert (
+        main(["predict", str(data / "val"), "--engine", "onnx", "--weights", str(checkpoint)]) == 2
+    )
+    assert "--engine onnx needs a .onnx file" in capsys.readouterr().err
