@@ -82,3 +82,17 @@ def test_engine_flag_must_match_the_file(trained, onnx_model, capsys):
         main(["predict", str(data / "val"), "--engine", "onnx", "--weights", str(checkpoint)]) == 2
     )
     assert "--engine onnx needs a .onnx file" in capsys.readouterr().err
+
+
+def test_server_accepts_an_onnx_model(trained, onnx_model):
+    from fastapi.testclient import TestClient
+
+    from facemask_rcnn.serve import create_app
+
+    _, data = trained
+    app = create_app(Predictor.from_checkpoint(onnx_model, min_score=0.05))
+    photo = sorted((data / "val").glob("*.jpg"))[0].read_bytes()
+    with TestClient(app) as client:
+        response = client.post("/predict", files={"file": ("p.jpg", photo)})
+        assert response.status_code == 200 and response.json()["success"] is True
+        assert client.get("/health").json()["device"] == "cpu (onnxruntime)"

@@ -196,3 +196,27 @@ def test_two_process_gloo_ddp_ends_with_identical_weights(data, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
     assert len(rows) == 2  # only rank 0 writes
+
+
+def test_time_budget_ends_each_stage_early(data, tmp_path):
+    config = tiny_config(
+        "[{layers: heads, epochs: 3, lr: 0.01}, {layers: all, epochs: 3, lr: 0.005}]"
+    )
+    result = train(config, data, tmp_path / "budget", time_budget=1e-3)
+    assert [(r["layers"], r["images"]) for r in result.metrics] == [("heads", 2), ("all", 2)]
+
+
+def test_several_datasets_and_a_folder_without_splits(data, tmp_path):
+    from facemask_rcnn.engine.trainer import load_splits
+
+    flat = tmp_path / "flat"
+    synthesize(flat / "tmp", n=12, seed=1, size=64)
+    (flat / "tmp" / "train").rename(flat / "all")  # one folder, no split sub-folders
+    config = tiny_config()
+    one_train, one_val, _ = load_splits(data, config)
+    flat_train, flat_val, _ = load_splits(flat / "all", config)
+    both_train, both_val, names = load_splits([data, flat / "all"], config)
+    assert len(both_train) == len(one_train) + len(flat_train)
+    assert len(both_val) == len(one_val) + len(flat_val)
+    assert len(flat_val) == -(-(len(flat_train) + len(flat_val)) // 10)  # every 10th held out
+    assert names == ["face_mask"]
