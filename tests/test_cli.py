@@ -58,3 +58,10 @@ def test_data_convert_round_trips_via_to_coco(tmp_path, tiny_synth):
 
 def test_parser_builds():
     assert build_parser().prog == "facemask"
+
+
+def test_data_check_without_split_checks_each_split_once(tiny_synth, capsys):
+    assert main(["data", "check", str(tiny_synth), "--class-attribute", "type"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(f"{tiny_synth} [train]") == 1 and out.count(f"{tiny_synth} [val]") == 1
+    assert "[test]" not in out

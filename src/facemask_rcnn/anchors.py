@@ -89,3 +89,12 @@ def propose(boxes: np.ndarray, levels: int, n_ratios: int, seed: int = 0) -> Anc
     ratios = sorted(round(float(h / w), 3) for w, h in shape_centres)
     bpr, mean_iou = score(boxes, sizes, ratios)
     return AnchorFit(sizes, ratios, bpr, mean_iou)
+
+
+def compare(
+    boxes: np.ndarray, sizes: list[int], ratios: list[float], seed: int = 0
+) -> tuple[AnchorFit, AnchorFit]:
+    """(the given anchors scored, the proposal fitted to ``boxes`` in the same layout)."""
+    bpr, mean_iou = score(boxes, sizes, ratios)
+    current = AnchorFit(list(sizes), list(ratios), bpr, mean_iou)
+    return current, propose(boxes, len(sizes), len(ratios), seed)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from . import __version__
 from .config import ConfigError, load_config
-from .data.load import DatasetError
 from .engine.trainer import TrainingDiverged, TrainingError
 from .modeling.backbones import WeightsUnavailable
 
@@ -78,25 +77,15 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 def cmd_data_check(args: argparse.Namespace) -> int:
     from .data.checks import summarize
-    from .data.load import SPLIT_ALIASES, load_records, split_folder
+    from .data.load import available_splits, load_records
 
-    root = Path(args.dataset)
-    splits: list[str | None] = [args.split]
-    if args.split is None and root.is_dir():
-        found = []
-        for split in SPLIT_ALIASES:
-            try:
-                found.append((split, split_folder(root, split)))
-            except DatasetError:
-                continue
-        unique = {folder: split for split, folder in reversed(found)}
-        splits = list(unique.values())[::-1] or [None]
+    splits = [args.split] if args.split else available_splits(args.dataset)
     errors = 0
     for split in splits:
         records, problems = load_records(
-            root, split, args.class_attribute, keep_empty=args.keep_empty
+            args.dataset, split, args.class_attribute, keep_empty=args.keep_empty
         )
-        print(summarize(records, problems, f"{root}" + (f" [{split}]" if split else "")))
+        print(summarize(records, problems, args.dataset + (f" [{split}]" if split else "")))
         errors += sum(p.severity == "error" for p in problems)
     return 1 if errors else 0
 
@@ -261,7 +250,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_anchors(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .anchors import box_sizes, propose, score
+    from .anchors import box_sizes, compare
     from .data.load import MissingSplit, load_records
 
     config = load_config(args.config, args.set)
@@ -273,30 +262,23 @@ def cmd_anchors(args: argparse.Namespace) -> int:
     if not len(boxes):
         print(f"error: {args.data}: no boxes", file=sys.stderr)
         return 2
-    bpr, mean_iou = score(boxes, config.anchor_sizes, config.anchor_ratios)
-    fit = propose(boxes, len(config.anchor_sizes), len(config.anchor_ratios), config.seed)
+    current, fit = compare(boxes, config.anchor_sizes, config.anchor_ratios, config.seed)
     print(f"{len(boxes)} boxes at image_size {config.image_size} (RPN positive IoU 0.7)")
-    print(
-        f"  current : sizes {config.anchor_sizes} ratios {config.anchor_ratios}  "
-        f"BPR {bpr:.3f}  mean best IoU {mean_iou:.3f}"
-    )
-    print(
-        f"  proposal: sizes {fit.sizes} ratios {fit.ratios}  "
-        f"BPR {fit.bpr:.3f}  mean best IoU {fit.mean_best_iou:.3f}"
-    )
-    for size in fit.sizes:
-        print(f"    level anchor {size} px x ratios {fit.ratios}")
-    if args.write:
-        if fit.bpr <= bpr:
-            print(f"not written: no recall gain over {args.config or 'the defaults'}")
-            return 0
-        if Path(args.write).exists():
-            print(f"error: {args.write}: already exists (nothing overwritten)", file=sys.stderr)
-            return 2
-        dataclasses.replace(config, anchor_sizes=fit.sizes, anchor_ratios=fit.ratios).save(
-            args.write
+    for name, anchors in (("current ", current), ("proposal", fit)):
+        print(
+            f"  {name}: sizes {anchors.sizes} ratios {anchors.ratios}  "
+            f"BPR {anchors.bpr:.3f}  mean best IoU {anchors.mean_best_iou:.3f}"
         )
-        print(f"wrote {args.write}")
+    if not args.write:
+        return 0
+    if fit.bpr <= current.bpr:
+        print(f"not written: no recall gain over {args.config or 'the defaults'}")
+        return 0
+    if Path(args.write).exists():
+        print(f"error: {args.write}: already exists (nothing overwritten)", file=sys.stderr)
+        return 2
+    dataclasses.replace(config, anchor_sizes=fit.sizes, anchor_ratios=fit.ratios).save(args.write)
+    print(f"wrote {args.write}")
     return 0
 
 

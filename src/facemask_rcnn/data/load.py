@@ -78,3 +78,17 @@ def load_records(
     if is_via(data):
         return read_via(path, class_attribute, class_names, keep_empty)
     raise DatasetError(f"{path}: neither a VIA nor a COCO annotation file")
+
+
+def available_splits(root: str | Path) -> list[str | None]:
+    """The split names a dataset folder has (each folder once), or [None] for a flat dataset."""
+    root = Path(root)
+    if not root.is_dir():
+        return [None]
+    found: dict[Path, str] = {}
+    for split in SPLIT_ALIASES:
+        try:
+            found.setdefault(split_folder(root, split), split)
+        except MissingSplit:
+            continue
+    return list(found.values()) or [None]
