@@ -67,6 +67,7 @@ def read_coco(
     class_names: list[str] | None = None,
     keep_empty: bool = False,
     image_dir: str | Path | None = None,
+    data: Any = None,
 ) -> tuple[list[ImageRecord], list[Problem]]:
     """Read a COCO instance file; category names become labels, images resolved from ``image_dir``.
 
@@ -76,7 +77,7 @@ def read_coco(
     path = Path(path)
     src = str(path)
     problems: list[Problem] = []
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text()) if data is None else data
     folder = Path(image_dir) if image_dir else _image_folder(path, data["images"])
     categories = {c["id"]: c["name"] for c in data["categories"]}
     by_image: dict[Any, list[dict[str, Any]]] = {}

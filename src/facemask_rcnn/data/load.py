@@ -74,9 +74,9 @@ def load_records(
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DatasetError(f"{path}: cannot read JSON: {err}") from err
     if is_coco(data):
-        return read_coco(path, class_names, keep_empty)
+        return read_coco(path, class_names, keep_empty, data=data)
     if is_via(data):
-        return read_via(path, class_attribute, class_names, keep_empty)
+        return read_via(path, class_attribute, class_names, keep_empty, data=data)
     raise DatasetError(f"{path}: neither a VIA nor a COCO annotation file")
 
 

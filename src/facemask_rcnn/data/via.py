@@ -73,8 +73,11 @@ def read_via(
     class_names: list[str] | None = None,
     keep_empty: bool = False,
     image_dir: str | Path | None = None,
+    data: Any = None,
 ) -> tuple[list[ImageRecord], list[Problem]]:
     """Read a VIA 1.x/2.x JSON; images are looked up in ``image_dir`` (default: the file's folder).
+
+    ``data`` is the already parsed JSON, when the caller has it (saves a second parse).
 
     Without ``class_attribute`` every region is ``face_mask``; with it the region attribute's
     value is the class (checked against ``class_names`` when given).
@@ -82,7 +85,7 @@ def read_via(
     path = Path(path)
     src = str(path)
     problems: list[Problem] = []
-    entries = _entries(json.loads(path.read_text()))
+    entries = _entries(json.loads(path.read_text()) if data is None else data)
     folder = Path(image_dir) if image_dir else path.parent
     names = [str(e["filename"]) for e in entries]
     records = []

@@ -140,8 +140,8 @@ def _torchvision_imagenet(name: str):  # noqa: ANN202 - a torchvision WeightsEnu
 def backbone_mean_std(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Input normalisation the backbone's ImageNet weights expect."""
     if name in TIMM_LITE:
-        cfg = timm.create_model(name, pretrained=False).pretrained_cfg
-        return tuple(cfg["mean"]), tuple(cfg["std"])
+        cfg = timm.get_pretrained_cfg(name)  # read the config; building a model is not needed
+        return tuple(cfg.mean), tuple(cfg.std)
     return IMAGENET_MEAN, IMAGENET_STD
 
 
