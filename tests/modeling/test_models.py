@@ -126,3 +126,18 @@ def test_coco_weights_offline_give_a_one_line_error(tmp_path, monkeypatch):
         coco_state_dict()
     message = str(err.value)
     assert "\n" not in message and "--weights PATH/maskrcnn_resnet50_fpn_coco" in message
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "resnet50"])
+def test_finest_stride_8_trades_the_stride_4_level_for_a_coarser_one(backbone):
+    from facemask_rcnn.modeling.backbones import backbone_strides
+
+    fine = build_backbone(backbone, 32, imagenet=False)
+    coarse = build_backbone(backbone, 32, imagenet=False, finest_stride=8)
+    assert backbone_strides(fine) == [4, 8, 16, 32, 64]
+    assert backbone_strides(coarse) == [8, 16, 32, 64, 128]
+    assert fine.roi_levels == ["0", "1", "2", "3"] and coarse.roi_levels == ["0", "1", "2"]
+    model = build_model(Config(backbone=backbone, image_size=128, finest_stride=8), "none")
+    model.eval()
+    with torch.no_grad():
+        assert set(model([torch.rand(3, 128, 128)])[0]) == {"boxes", "labels", "scores", "masks"}

@@ -1,7 +1,9 @@
 """Backbone name → FPN backbone, its input normalisation and its offline ImageNet weights.
 
-Every backbone exposes five FPN levels (strides 4, 8, 16, 32 and a max-pooled 64), so one
-``anchor_sizes`` list of five fits them all; the strides are measured, never written down.
+Every backbone exposes five FPN levels, so one ``anchor_sizes`` list of five fits them all:
+strides 4, 8, 16, 32 and a max-pooled 64 by default, or with ``finest_stride=8`` strides 8-32
+and two max-pooled levels (64, 128), which skips the costly stride-4 FPN and RPN convolutions.
+The strides are measured, never written down.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torchvision
 from torch import nn
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops import FeaturePyramidNetwork
-from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+from torchvision.ops.feature_pyramid_network import ExtraFPNBlock
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -34,23 +36,57 @@ class WeightsUnavailable(RuntimeError):
     """Pretrained weights that cannot be had offline; the message says what to pass instead."""
 
 
+LEVELS = 5  # FPN levels of every backbone: body levels + max-pooled ones
+
+
+class PooledLevels(ExtraFPNBlock):
+    """Appends ``count`` coarser levels, each a stride-2 max-pool of the previous one.
+
+    With ``count=1`` this is torchvision's ``LastLevelMaxPool``; ``count=2`` keeps five levels
+    when the body starts at stride 8. RoI pooling uses only the body levels (``roi_levels``).
+    """
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+    def forward(
+        self, results: list[torch.Tensor], x: list[torch.Tensor], names: list[str]
+    ) -> tuple[list[torch.Tensor], list[str]]:
+        for i in range(self.count):
+            results.append(nn.functional.max_pool2d(results[-1], 1, 2, 0))
+            names.append(f"pool{i}")
+        return results, names
+
+
+def _body_levels(finest_stride: int) -> list[int]:
+    """Indices (0 = stride 4 … 3 = stride 32) of the body outputs that feed the FPN."""
+    if finest_stride not in (4, 8):
+        raise ValueError(f"finest_stride must be 4 or 8, not {finest_stride}")
+    return [1, 2, 3] if finest_stride == 8 else [0, 1, 2, 3]
+
+
 class TimmFPN(nn.Module):
-    """timm ``features_only`` body (strides 4-32) + torchvision FPN with a max-pool P6.
+    """timm ``features_only`` body + torchvision FPN + max-pooled levels (five levels in all).
 
     The FPN convolutions use GroupNorm: EfficientNet block outputs are linear (no activation) and
     reach magnitudes near 10, which without normalisation blow up the fresh heads' first losses.
     """
 
-    def __init__(self, name: str, fpn_channels: int) -> None:
+    def __init__(self, name: str, fpn_channels: int, finest_stride: int = 4) -> None:
         super().__init__()
-        self.body = timm.create_model(name, features_only=True, out_indices=(1, 2, 3, 4))
+        levels = _body_levels(finest_stride)
+        self.body = timm.create_model(
+            name, features_only=True, out_indices=tuple(i + 1 for i in levels)
+        )
         self.fpn = FeaturePyramidNetwork(
             self.body.feature_info.channels(),
             fpn_channels,
-            extra_blocks=LastLevelMaxPool(),
+            extra_blocks=PooledLevels(LEVELS - len(levels)),
             norm_layer=partial(nn.GroupNorm, 16),
         )
         self.out_channels = fpn_channels
+        self.roi_levels = [str(i) for i in range(len(levels))]
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         named: dict[str, torch.Tensor] = OrderedDict()
@@ -85,16 +121,22 @@ def load_lite_imagenet(body: nn.Module, name: str) -> None:
 
 
 def build_backbone(
-    name: str, fpn_channels: int, imagenet: bool, frozen_bn: bool | None = None
+    name: str,
+    fpn_channels: int,
+    imagenet: bool,
+    frozen_bn: bool | None = None,
+    finest_stride: int = 4,
 ) -> nn.Module:
-    """FPN backbone with ``out_channels``; ``imagenet`` loads backbone weights (offline for Lite).
+    """FPN backbone with ``out_channels`` and ``roi_levels`` (the FPN outputs RoIs are pooled from).
 
-    ``frozen_bn`` (default: ``imagenet``) freezes BatchNorm, as for every pretrained start:
-    batches of two images cannot estimate statistics, and the pretrained ones are better.
+    ``imagenet`` loads backbone weights (offline for Lite). ``frozen_bn`` (default: ``imagenet``)
+    freezes BatchNorm, as for every pretrained start: batches of two images cannot estimate
+    statistics, and the pretrained ones are better.
     """
     frozen_bn = imagenet if frozen_bn is None else frozen_bn
+    levels = _body_levels(finest_stride)
     if name in TIMM_LITE:
-        model = TimmFPN(name, fpn_channels)
+        model = TimmFPN(name, fpn_channels, finest_stride)
         if imagenet:
             load_lite_imagenet(model.body, name)
         if frozen_bn:
@@ -111,15 +153,23 @@ def build_backbone(
         body = model.features
         # the blocks that start strides 4, 8, 16 and 32 (torchvision's returned_layers 1-4)
         starts = [i for i, block in enumerate(body) if getattr(block, "_is_cn", False)][:4]
+        starts = [starts[k] for k in levels]
         channels = [body[i].out_channels for i in starts]
         layers = {str(i): str(k) for k, i in enumerate(starts)}
     else:
         body = model
-        layers = {f"layer{k}": str(k - 1) for k in range(1, 5)}
-        channels = [model.fc.in_features // 8 * 2**k for k in range(4)]
-    return BackboneWithFPN(
-        body, layers, channels, fpn_channels, extra_blocks=LastLevelMaxPool(), norm_layer=None
+        layers = {f"layer{k + 1}": str(n) for n, k in enumerate(levels)}
+        channels = [model.fc.in_features // 8 * 2**k for k in levels]
+    fpn = BackboneWithFPN(
+        body,
+        layers,
+        channels,
+        fpn_channels,
+        extra_blocks=PooledLevels(LEVELS - len(levels)),
+        norm_layer=None,
     )
+    fpn.roi_levels = [str(i) for i in range(len(levels))]
+    return fpn
 
 
 def _torchvision_imagenet(name: str):  # noqa: ANN202 - a torchvision WeightsEnum member

@@ -60,15 +60,18 @@ def weight_losses(
     return OrderedDict((k, v * weights.get(LOSS_KEYS.get(k, k), 1.0)) for k, v in losses.items())
 
 
-def model_kwargs(config: Config, levels: int) -> dict[str, Any]:
-    """Config → MaskRCNN keyword arguments (anchors, proposals, sampling, detections, mask size)."""
+def model_kwargs(config: Config, levels: int, roi_levels: list[str]) -> dict[str, Any]:
+    """Config → MaskRCNN keyword arguments (anchors, proposals, sampling, detections, mask size).
+
+    ``levels`` is the number of FPN levels (one anchor size each); ``roi_levels`` names the
+    levels RoIAlign pools from (the body's, not the max-pooled ones).
+    """
     if len(config.anchor_sizes) != levels:
         raise ValueError(
             f"anchor_sizes has {len(config.anchor_sizes)} sizes but the backbone has {levels} "
             f"FPN levels: give one size per level"
         )
     mean, std = backbone_mean_std(config.backbone)
-    names = [str(i) for i in range(levels - 1)]  # RoI pooling skips the max-pooled level
     return {
         "min_size": config.image_size,
         "max_size": config.image_size,
@@ -89,7 +92,7 @@ def model_kwargs(config: Config, levels: int) -> dict[str, Any]:
         "box_score_thresh": config.min_confidence,
         "box_nms_thresh": config.detection_nms_threshold,
         "box_detections_per_img": config.max_detections,
-        "box_roi_pool": MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2),
+        "box_roi_pool": MultiScaleRoIAlign(roi_levels, output_size=7, sampling_ratio=2),
         "box_head": TwoMLPHead(config.fpn_channels * 7 * 7, config.box_head_size),
         "box_predictor": FastRCNNPredictor(config.box_head_size, len(config.class_names) + 1),
         "mask_head": MaskRCNNHeads(config.fpn_channels, [config.mask_head_channels] * 4, 1),
@@ -97,7 +100,7 @@ def model_kwargs(config: Config, levels: int) -> dict[str, Any]:
             config.mask_head_channels, config.mask_head_channels, len(config.class_names) + 1
         ),
         "mask_roi_pool": MultiScaleRoIAlign(
-            names, output_size=config.mask_size // 2, sampling_ratio=2
+            roi_levels, output_size=config.mask_size // 2, sampling_ratio=2
         ),
     }
 
@@ -114,11 +117,11 @@ def build_model(
         config.fpn_channels,
         imagenet=weights == "imagenet",
         frozen_bn=config.weights != "none",  # any pretrained start, also when loading a checkpoint
+        finest_stride=config.finest_stride,
     )
     levels = len(backbone_strides(backbone))
-    model = FaceMaskRCNN(
-        backbone, config.class_names, config.loss_weights, **model_kwargs(config, levels)
-    )
+    kwargs = model_kwargs(config, levels, backbone.roi_levels)
+    model = FaceMaskRCNN(backbone, config.class_names, config.loss_weights, **kwargs)
     if weights not in ("imagenet", "none"):
         load_weights(model, weights, run_dir=run_dir)
     return model
