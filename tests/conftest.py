@@ -28,6 +28,8 @@ TINY = [
     "rois_per_image=32",
     "min_confidence=0.05",
     "augment=none",
+    "synthetic_scenes=0",
+    "finest_stride=4",  # 96 px images: their 5-30 px objects need the stride-4 level
 ]
 
 
@@ -81,3 +83,39 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
     result = train(config, out / "data", out / "run")
     return result.run_dir / "best.pt", out / "data"
+
+
+class BrightEngine:
+    """A stand-in engine: each 4-connected region of white pixels is one detection (score 0.9).
+
+    Lets tests check coordinates exactly (tiling, crop placement) without a trained model.
+    """
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        from scipy import ndimage
+
+        bright = (image.min(dim=0).values > 0.9).numpy()
+        regions, count = ndimage.label(bright)
+        masks = torch.from_numpy(regions[None] == np.arange(1, count + 1)[:, None, None])
+        masks = masks.reshape(count, 1, *bright.shape).float()
+        boxes = []
+        for mask in masks[:, 0].bool():
+            ys, xs = torch.nonzero(mask, as_tuple=True)
+            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        return {
+            "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            "scores": torch.full((count,), 0.9),
+            "labels": torch.ones(count, dtype=torch.int64),
+            "masks": masks,
+        }
+
+
+@pytest.fixture
+def bright_predictor():
+    """A Predictor over BrightEngine (face_mask class, default NMS and detection limits)."""
+    from facemask_rcnn.predict import Predictor
+
+    def make(**kwargs):  # noqa: ANN003, ANN202
+        return Predictor(BrightEngine(), Config(), min_score=0.5, **kwargs)
+
+    return make

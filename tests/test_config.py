@@ -45,6 +45,8 @@ def test_set_overrides_parse_values_as_yaml():
         ("schedule=[{layers: heads, epochs: 0, lr: 0.1}]", "schedule[0]"),
         ("loss_weights={mask: 2}", "loss_weights: unknown ['mask']"),
         ("optimizer=adam", "optimizer: 'adam'"),
+        ("finest_stride=2", "finest_stride: 2 is not 4 or 8"),
+        ("synthetic_scenes=-1", "synthetic_scenes: -1 is negative"),
         ("novalue", "expected key=value"),
     ],
 )

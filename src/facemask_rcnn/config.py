@@ -52,6 +52,7 @@ class Config:
     backbone: str = "efficientnet_lite0"  # BACKBONE
     weights: str = "imagenet"  # model.load_weights(): imagenet | coco | last | path
     fpn_channels: int = 128  # TOP_DOWN_PYRAMID_SIZE
+    finest_stride: int = 4  # stride of the finest FPN level: 4 (P2-P6) or 8 (P3-P7, cheaper)
     anchor_sizes: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
     # ^ RPN_ANCHOR_SCALES: one size (pixels, after resize) per FPN level, finest first
     anchor_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
@@ -81,6 +82,7 @@ class Config:
     layer_lr_decay: float = 1.0  # per backbone stage towards the input; 1 = one rate for all
     batch_size: int = 2  # IMAGES_PER_GPU
     augment: str = "strong"  # augmentation preset: none | light | strong
+    synthetic_scenes: int = 300  # procedural scenes added to training (single-class runs only)
     val_ap_every: int = 1  # quick mask AP50 on val every N epochs (0 = never)
     best_metric: str = "val_loss"  # val_loss (lower is better) or val_ap50 (higher)
     patience: int = 0  # early stop after N epochs without improvement (0 = never)
@@ -104,6 +106,10 @@ class Config:
         for i, stage in enumerate(self.schedule):
             if stage.epochs < 1 or stage.lr <= 0:
                 raise ConfigError(f"schedule[{i}]: epochs must be >= 1 and lr > 0")
+        if self.finest_stride not in (4, 8):
+            raise ConfigError(f"finest_stride: {self.finest_stride} is not 4 or 8")
+        if self.synthetic_scenes < 0:
+            raise ConfigError(f"synthetic_scenes: {self.synthetic_scenes} is negative")
         if self.optimizer not in ("sgd", "adamw"):
             raise ConfigError(f"optimizer: {self.optimizer!r} is not sgd or adamw")
         if self.best_metric not in ("val_loss", "val_ap50"):

@@ -27,6 +27,7 @@ DEMO_OVERRIDES = [
     "rpn_post_nms_test=100",
     "rois_per_image=64",
     "augment=light",
+    "synthetic_scenes=0",  # the demo's data is synthetic already
     "val_ap_every=5",
 ]
 

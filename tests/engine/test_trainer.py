@@ -220,3 +220,17 @@ def test_several_datasets_and_a_folder_without_splits(data, tmp_path):
     assert len(both_val) == len(one_val) + len(flat_val)
     assert len(flat_val) == -(-(len(flat_train) + len(flat_val)) // 10)  # every 10th held out
     assert names == ["face_mask"]
+
+
+def test_synthetic_scenes_join_single_class_training_only(data, tmp_path, caplog):
+    schedule = "[{layers: heads, epochs: 1, lr: 0.01}]"
+    config = tiny_config(schedule, "synthetic_scenes=4")
+    result = train(config, data, tmp_path / "mixed")
+    rendered = sorted((result.run_dir / "synthetic" / "train").glob("*.jpg"))
+    assert len(rendered) == 4
+    assert result.metrics[0]["images"] == 8 + 4  # the dataset's train split + the scenes
+    multi = tiny_config(schedule, "synthetic_scenes=4", "class_attribute=type")
+    result = train(multi, data, tmp_path / "multi")
+    assert not (result.run_dir / "synthetic").exists()
+    assert result.metrics[0]["images"] == 8
+    assert "synthetic_scenes=4 ignored" in caplog.text

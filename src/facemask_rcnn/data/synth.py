@@ -7,6 +7,7 @@ polygon goes through the same transform and is clipped to the image, so labels a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,35 @@ def _pattern(rng: np.random.Generator, size: int, base: tuple[int, ...], kind: s
     return tile
 
 
+def mask_texture(
+    rng: np.random.Generator, kind: str, colour: tuple[int, ...], width: int, height: int
+) -> Image.Image:
+    """Shaded RGB texture filling a mask's ``width`` x ``height`` bounding box.
+
+    Colour and pattern, pleats (surgical) or a seam and sometimes a valve (N95), then light from
+    above and one side, so the mask reads as a curved surface on the face.
+    """
+    width, height = max(1, width), max(1, height)
+    size = max(width, height)
+    texture = _pattern(rng, size, colour, kind)
+    draw = ImageDraw.Draw(texture)
+    darker = tuple(int(v * 0.8) for v in colour)
+    line = max(1, int(height * 0.03))
+    if kind == "surgical":
+        for k in (0.3, 0.5, 0.7):
+            draw.line([0, k * height, size, k * height], fill=darker, width=line)
+    elif kind == "n95":
+        draw.line([width / 2, 0, width / 2, size], fill=darker, width=line)
+        if rng.random() < 0.4:
+            vx, vy, r = width * 0.7, height * 0.6, height * 0.12
+            draw.ellipse([vx - r, vy - r, vx + r, vy + r], fill=_random_colour(rng))
+    ys, xs = np.mgrid[0:height, 0:width]
+    side = 0.15 * rng.uniform(-1, 1)
+    light = 1.0 - 0.3 * ys / height - side * (xs / width - 0.5)
+    array = np.asarray(texture, dtype=np.float32)[:height, :width] * light[..., None]
+    return Image.fromarray(array.clip(0, 255).astype(np.uint8))
+
+
 def mask_polygon(kind: str, cx: float, cy: float, h: float, low: bool) -> np.ndarray:
     """Outline of a worn mask in face-canvas coordinates (head centre cx, cy; head height h)."""
     top = cy + (0.12 if low else 0.0) * h
@@ -190,30 +220,12 @@ def draw_face(rng: np.random.Generator, face: Face) -> tuple[Image.Image, np.nda
         return canvas, None
     polygon = mask_polygon(face.kind, cx, cy, h, face.low)
     colour = mask_colour(rng, face.kind)
-    texture = _pattern(rng, size, colour, face.kind)
-    tdraw = ImageDraw.Draw(texture)
-    darker = tuple(int(v * 0.8) for v in colour)
-    if face.kind == "surgical":
-        for k in (0.3, 0.5, 0.7):
-            y = cy + (0.12 if face.low else 0) * h + k * 0.45 * h
-            tdraw.line([0, y, size, y], fill=darker, width=max(1, int(h * 0.015)))
-    elif face.kind == "n95":
-        tdraw.line([cx, 0, cx, size], fill=darker, width=max(1, int(h * 0.012)))
-        if rng.random() < 0.4:
-            vy = cy + 0.3 * h
-            tdraw.ellipse(
-                [cx + 0.08 * h, vy - 0.06 * h, cx + 0.2 * h, vy + 0.06 * h],
-                fill=_random_colour(rng),
-            )
-    # shading: darker towards the bottom and one side, like light from above
-    ys, xs = np.mgrid[0:size, 0:size] / max(size, 1)
-    light = 1.0 - 0.35 * np.clip(ys - 0.4, 0, 1) - 0.15 * rng.uniform(-1, 1) * (xs - 0.5)
-    shaded = (
-        (np.asarray(texture, dtype=np.float32) * light[..., None]).clip(0, 255).astype(np.uint8)
-    )
-    stencil = Image.new("L", (size, size), 0)
-    ImageDraw.Draw(stencil).polygon([tuple(p) for p in polygon], fill=255)
-    canvas.paste(Image.fromarray(shaded), (0, 0), stencil)
+    x0, y0 = np.floor(polygon.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(polygon.max(axis=0)).astype(int)
+    texture = mask_texture(rng, face.kind, colour, int(x1 - x0), int(y1 - y0))
+    stencil = Image.new("L", texture.size, 0)
+    ImageDraw.Draw(stencil).polygon([tuple(p) for p in polygon - (x0, y0)], fill=255)
+    canvas.paste(texture, (int(x0), int(y0)), stencil)
     loop = tuple(int(v * 0.9) for v in colour)
     for side in (-1, 1):
         corner = polygon[0] if side < 0 else polygon[8]
@@ -318,8 +330,8 @@ def synthesize(
     from .via import write_via
 
     out = Path(out)
-    n_val = max(1, round(n * val_fraction)) if n > 1 else 0
-    splits = {"train": n - n_val, "val": n_val}
+    n_val = max(1, round(n * val_fraction)) if n > 1 and val_fraction > 0 else 0
+    splits = {k: v for k, v in {"train": n - n_val, "val": n_val}.items() if v}
     for split in splits:
         folder = out / split
         if folder.exists() and any(folder.iterdir()):
@@ -338,6 +350,25 @@ def synthesize(
         write_via(records, folder / "via_region_data.json", class_attribute="type")
         result[split] = records
     return result
+
+
+def training_scenes(
+    folder: str | Path, n: int, seed: int, size: int, label: str
+) -> list[ImageRecord]:
+    """``n`` scenes in ``folder/train``, every mask labelled ``label``, to mix into training.
+
+    Rendered on first use; a folder that already holds them (a resumed run) is read back.
+    """
+    from .via import read_via
+
+    project = Path(folder) / "train" / "via_region_data.json"
+    if project.is_file():
+        records, _ = read_via(project)
+    else:
+        records = synthesize(folder, n=n, seed=seed, size=size, val_fraction=0)["train"]
+    for record in records:
+        record.instances = [dataclasses.replace(i, label=label) for i in record.instances]
+    return records
 
 
 def contact_sheet(

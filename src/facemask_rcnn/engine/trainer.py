@@ -24,6 +24,7 @@ from ..config import Config, Stage, config_from_dict
 from ..data import MaskDataset, collate, load_records
 from ..data.load import MissingSplit
 from ..data.records import ImageRecord, class_names_of
+from ..data.synth import training_scenes
 from ..fileio import new_folder
 from ..modeling import FaceMaskRCNN, build_model
 from . import distributed as dist
@@ -156,6 +157,26 @@ def _loader(dataset: MaskDataset, config: Config, shuffle: bool, epoch: int) -> 
     )
 
 
+def synthetic_records(config: Config, class_names: list[str], run_dir: Path) -> list[ImageRecord]:
+    """``config.synthetic_scenes`` procedural scenes for the train split, rendered into the run.
+
+    Only for single-class runs: the synthesiser's mask kinds are not the user's classes.
+    """
+    if not config.synthetic_scenes:
+        return []
+    if len(class_names) != 1:
+        log.warning(
+            "synthetic_scenes=%d ignored: synthetic masks cannot carry the classes %s",
+            config.synthetic_scenes,
+            class_names,
+        )
+        return []
+    args = (run_dir / "synthetic", config.synthetic_scenes, config.seed, config.image_size)
+    records = training_scenes(*args, class_names[0]) if dist.is_main() else None
+    dist.barrier()  # rank 0 has rendered them; the others read them back
+    return records if records is not None else training_scenes(*args, class_names[0])
+
+
 def _stages(config: Config, only: str | None) -> list[Stage]:
     if only is None:
         return config.schedule
@@ -180,10 +201,12 @@ def train(
 
     ``data`` is one dataset or a list (their splits are concatenated). ``weights`` overrides
     ``config.weights`` (imagenet, coco, a path, or ``last``); ``resume`` continues the run in
-    ``out`` exactly where its ``last.pt`` stopped. ``time_budget`` (seconds) shares the wall
-    clock among the stages in proportion to their epochs; a stage whose share is spent ends
-    after the current iteration (validated and checkpointed as usual).
+    ``out`` exactly where its ``last.pt`` stopped. ``time_budget`` (seconds) bounds the whole
+    call, data preparation and validation included: each stage may run until its share (in
+    proportion to its epochs, counted from the start) minus the last validation's duration,
+    then ends after the current iteration and is validated and checkpointed as usual.
     """
+    called = time.perf_counter()
     distributed = dist.init_distributed()
     device = torch.device(
         f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
@@ -198,6 +221,7 @@ def train(
         checkpoint = None
     train_records, val_records, class_names = load_splits(data, config, keep_empty)
     config = dataclasses.replace(config, class_names=class_names)
+    train_records = train_records + synthetic_records(config, class_names, run_dir)
     stages = _stages(config, stage)
     model = build_model(config, "none" if resume else weights)
     model.to(device)
@@ -225,6 +249,8 @@ def train(
         )
     board = TensorBoard(run_dir) if dist.is_main() else None
     higher_better = config.best_metric == "val_ap50"
+    total_epochs = sum(x.epochs for x in stages)
+    validation_seconds = 0.0
     for si in range(start_stage, len(stages)):
         st = stages[si]
         if si > start_stage or (si > 0 and start_epoch == 0):
@@ -237,10 +263,10 @@ def train(
         iters = st.epochs * math.ceil(len(train_set) / (config.batch_size * dist.world_size()))
         scheduler = build_scheduler(optimizer, st.warmup_iters, iters)
         first_epoch = start_epoch if si == start_stage else 0
-        deadline = None
+        stage_end = None
         if time_budget:
-            share = time_budget * st.epochs / sum(x.epochs for x in stages)
-            deadline = time.perf_counter() + share
+            done = sum(x.epochs for x in stages[: si + 1])
+            stage_end = called + time_budget * done / total_epochs
         if checkpoint is not None and si == checkpoint["stage"] and first_epoch > 0:
             optimizer.load_state_dict(checkpoint["optimizer"])
             scheduler.load_state_dict(checkpoint["scheduler"])
@@ -272,7 +298,7 @@ def train(
                 config.grad_clip,
                 describe,
                 run_dir / "last.pt",
-                deadline,
+                None if stage_end is None else stage_end - validation_seconds,
             )
             row: dict[str, Any] = {
                 "epoch": epoch,
@@ -281,10 +307,12 @@ def train(
                 "lr": optimizer.param_groups[0]["lr"],
                 **losses,
             }
+            validation_started = time.perf_counter()
             val_loader = _loader(val_set, config, False, epoch)
             row.update(validation_loss(model, val_loader, device, config.seed))
             if config.val_ap_every and epoch % config.val_ap_every == 0:
                 row["val_ap50"] = val_ap50(model, val_loader, device)
+            validation_seconds = time.perf_counter() - validation_started
             row["seconds"] = round(time.perf_counter() - started, 2)
             row["trainable_params"] = count
             metrics.append(row)
@@ -320,7 +348,7 @@ def train(
             if config.patience and since_best >= config.patience:
                 log.info("early stop: %d epoch(s) without improvement", since_best)
                 break
-            if deadline is not None and time.perf_counter() > deadline:
+            if stage_end is not None and time.perf_counter() > stage_end - validation_seconds:
                 log.info("stage %d: its share of the time budget is spent", si + 1)
                 break
         start_epoch = 0
