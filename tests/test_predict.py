@@ -122,3 +122,37 @@ def test_checkpoint_without_config_is_a_clear_error(tmp_path):
     torch.save({"w": torch.zeros(1)}, tmp_path / "bare.pt")
     with pytest.raises(ValueError, match="has no config"):
         Predictor.from_checkpoint(tmp_path / "bare.pt")
+
+
+def test_tile_windows_cover_the_image_with_overlap():
+    from facemask_rcnn.predict import tile_windows
+
+    windows = tile_windows(500, 300, 200)
+    covered = np.zeros((300, 500), bool)
+    for x0, y0, x1, y1 in windows:
+        assert x1 - x0 == 200 and y1 - y0 == 200
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
+    assert sorted({w[0] for w in windows}) == [0, 150, 300]  # step 150 = a quarter overlap
+    assert sorted({w[1] for w in windows}) == [0, 100]  # last row flush with the bottom
+    assert tile_windows(150, 120, 200) == [(0, 0, 150, 120)]
+
+
+@pytest.mark.parametrize("x0", [10, 140, 290])  # inside a tile, across a tile edge, at the border
+def test_tiled_predict_finds_each_object_once_in_full_image_coordinates(bright_predictor, x0):
+    image = np.zeros((300, 400, 3), np.uint8)
+    image[100:112, x0 : x0 + 12] = 255  # a 12 px object; tiles of 160 px overlap by 40
+    image[250:260, 380:400] = 255  # one touching the image's right edge
+    result = bright_predictor(tile=160).predict(image)
+    boxes = sorted(result.boxes.tolist())
+    assert boxes == sorted([[x0, 100, x0 + 12, 112], [380, 250, 400, 260]])
+    union = result.masks.any(axis=0)
+    assert np.array_equal(union, image[..., 0] == 255)
+
+
+def test_size_needs_the_pytorch_engine(bright_predictor, trained):
+    with pytest.raises(ValueError, match="use --tile"):
+        bright_predictor(size=640)
+    checkpoint, _ = trained
+    predictor = Predictor.from_checkpoint(checkpoint, size=192)
+    assert predictor.engine.model.transform.max_size == 192

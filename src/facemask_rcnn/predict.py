@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from torchvision.ops import batched_nms
 
 from .config import Config, config_from_dict
 from .data.records import ImageRecord, Instance, mask_to_rle
@@ -81,53 +82,126 @@ class Predictor:
     """Runs a trained model (PyTorch or ONNX engine) on images.
 
     ``min_score`` overrides the config's min confidence (an ONNX graph keeps detections down to
-    0.05, so any higher threshold works there too).
+    0.05, so any higher threshold works there too). For small faces: ``size`` sets the inference
+    size (longest side; PyTorch engine only), and ``tile`` also runs overlapping ``tile``-pixel
+    windows of larger images, each enlarged to the model's size, merged with the whole-image pass.
     """
 
-    def __init__(self, engine: Any, config: Config, min_score: float | None = None) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        config: Config,
+        min_score: float | None = None,
+        size: int | None = None,
+        tile: int | None = None,
+    ) -> None:
         self.engine = engine
         self.config = config
         self.class_names = list(config.class_names)
         self.min_score = config.min_confidence if min_score is None else min_score
         self.device = getattr(engine, "device", torch.device("cpu"))
+        self.tile = tile
+        if tile is not None and tile < 32:
+            raise ValueError(f"tile: {tile} pixels is too small (at least 32)")
         if isinstance(engine, TorchEngine):  # keep everything down to min_score
             engine.model.roi_heads.score_thresh = min(self.min_score, config.min_confidence)
+            if size is not None:
+                engine.model.transform.min_size = (size,)
+                engine.model.transform.max_size = size
+        elif size is not None:
+            raise ValueError("size: an exported graph has its input size built in; use --tile")
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, min_score: float | None = None, device: str | None = None
+        cls,
+        path: str | Path,
+        min_score: float | None = None,
+        device: str | None = None,
+        size: int | None = None,
+        tile: int | None = None,
     ) -> Predictor:
         """Load a training checkpoint (.pt) or an exported ONNX graph (.onnx)."""
         if Path(path).suffix == ".onnx":
             from .export import OnnxEngine
 
             engine = OnnxEngine(path)
-            return cls(engine, engine.config, min_score)
+            return cls(engine, engine.config, min_score, size, tile)
         checkpoint = read_checkpoint(path)
         if "config" not in checkpoint:
             raise ValueError(f"{path}: a bare state dict has no config; use a training checkpoint")
         config = config_from_dict(checkpoint["config"])
         model = build_model(config, weights="none")
         model.load_state_dict(checkpoint["model"])
-        return cls(TorchEngine(model, device), config, min_score)
+        return cls(TorchEngine(model, device), config, min_score, size, tile)
 
     def predict(self, image: Image.Image | np.ndarray | str | Path) -> Prediction:
         """Instances in one RGB image (PIL, HWC uint8 array, or a file path)."""
         array = np.asarray(load_image(image) if isinstance(image, str | Path) else image)
         if array.ndim == 2:
             array = np.stack([array] * 3, axis=-1)
-        tensor = torch.from_numpy(np.array(array[..., :3])).permute(2, 0, 1)
+        array = array[..., :3]
         started = time.perf_counter()
-        out = self.engine(tensor.to(torch.float32) / 255)
-        seconds = time.perf_counter() - started
-        keep = out["scores"] >= self.min_score
+        height, width = array.shape[:2]
+        found = [self._detect(array, (0, 0, width, height))]
+        if self.tile is not None and max(height, width) > self.tile:
+            found += [self._detect(array, w) for w in tile_windows(width, height, self.tile)]
+        boxes, scores, labels, masks = (torch.cat(parts) for parts in zip(*found, strict=True))
+        keep = batched_nms(boxes, scores, labels, self.config.detection_nms_threshold)
+        keep = keep[: self.config.max_detections]
         return Prediction(
-            boxes=out["boxes"][keep].numpy(),
-            scores=out["scores"][keep].numpy(),
-            labels=[self.class_names[int(i) - 1] for i in out["labels"][keep]],
-            masks=(out["masks"][keep, 0] > 0.5).numpy(),
-            seconds=seconds,
+            boxes=boxes[keep].numpy(),
+            scores=scores[keep].numpy(),
+            labels=[self.class_names[int(i) - 1] for i in labels[keep]],
+            masks=masks[keep].numpy(),
+            seconds=time.perf_counter() - started,
         )
+
+    def _detect(
+        self, array: np.ndarray, window: tuple[int, int, int, int]
+    ) -> tuple[torch.Tensor, ...]:
+        """Detections in ``window`` (x0, y0, x1, y1) of ``array``, in full-image coordinates.
+
+        In a window smaller than the image, detections touching a window edge that is not an
+        image edge are dropped: they are cut objects, which a neighbouring window (tiles
+        overlap by a quarter) or the whole-image pass sees whole.
+        """
+        x0, y0, x1, y1 = window
+        height, width = array.shape[:2]
+        crop = torch.from_numpy(np.array(array[y0:y1, x0:x1])).permute(2, 0, 1)
+        out = self.engine(crop.to(torch.float32) / 255)
+        keep = out["scores"] >= self.min_score
+        boxes = out["boxes"][keep]
+        if (x1 - x0, y1 - y0) != (width, height):
+            edge = 1.0
+            cut = (
+                ((boxes[:, 0] < edge) & (x0 > 0))
+                | ((boxes[:, 1] < edge) & (y0 > 0))
+                | ((boxes[:, 2] > x1 - x0 - edge) & (x1 < width))
+                | ((boxes[:, 3] > y1 - y0 - edge) & (y1 < height))
+            )
+            keep[keep.clone()] = ~cut
+            boxes = out["boxes"][keep]
+        masks = torch.zeros((int(keep.sum()), height, width), dtype=torch.bool)
+        masks[:, y0:y1, x0:x1] = out["masks"][keep, 0] > 0.5
+        shift = torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
+        return boxes + shift, out["scores"][keep], out["labels"][keep], masks
+
+
+def tile_windows(width: int, height: int, tile: int) -> list[tuple[int, int, int, int]]:
+    """Overlapping ``tile`` x ``tile`` windows (x0, y0, x1, y1) covering the image; a quarter
+    overlap, and the last row and column flush with the image's edges."""
+
+    def starts(length: int) -> list[int]:
+        if length <= tile:
+            return [0]
+        step = tile * 3 // 4
+        return sorted(set(range(0, length - tile, step)) | {length - tile})
+
+    return [
+        (x, y, min(width, x + tile), min(height, y + tile))
+        for y in starts(height)
+        for x in starts(width)
+    ]
 
 
 def load_image(path: str | Path) -> Image.Image:
