@@ -65,3 +65,44 @@ def test_data_check_without_split_checks_each_split_once(tiny_synth, capsys):
     out = capsys.readouterr().out
     assert out.count(f"{tiny_synth} [train]") == 1 and out.count(f"{tiny_synth} [val]") == 1
     assert "[test]" not in out
+
+
+def test_bootstrap_commands_write_datasets_that_train_reads(trained, tmp_path, capsys):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from facemask_rcnn.data import load_records
+
+    checkpoint, _ = trained
+    images = tmp_path / "photos"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.jpg", "b.jpg"):
+        Image.fromarray(rng.integers(0, 255, (80, 120, 3), dtype=np.uint8)).save(images / name)
+    coco = {
+        "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}],
+        "categories": [{"id": 0, "name": "with_mask"}, {"id": 1, "name": "without_mask"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 50]},
+            {"id": 2, "image_id": 2, "category_id": 0, "bbox": [60, 10, 40, 50]},
+        ],
+    }
+    (tmp_path / "faces.json").write_text(json.dumps(coco))
+    faces = f"--images {images} --faces {tmp_path / 'faces.json'}"
+    assert main(f"bootstrap occlude {faces} --out {tmp_path / 'occ'}".split()) == 0
+    assert "1 occluder(s) on 1 image(s)" in capsys.readouterr().out
+    records, problems = load_records(tmp_path / "occ")
+    assert [r.path.name for r in records] == ["a.jpg"] and not problems
+    pseudo = (
+        f"bootstrap pseudo {faces} --weights {checkpoint} --min-score 0.0 --out {tmp_path / 'ps'}"
+    )
+    assert main(pseudo.split()) == 0
+    out = capsys.readouterr().out
+    assert "of 1 masked face(s) got a mask" in out and "review_via.json" in out
+    review, _ = load_records(tmp_path / "ps" / "review_via.json")
+    assert [r.path.name for r in review] == ["b.jpg"]
+    missing = f"bootstrap occlude --faces {tmp_path / 'none.json'} --out {tmp_path / 'x'}"
+    assert main(missing.split()) == 2
+    assert "none.json: no such face-box file" in capsys.readouterr().err

@@ -31,7 +31,8 @@ EPILOGS = {
     "  facemask evaluate --weights best.pt --data DATASET --split test --out eval/test",
     "predict": "examples:\n  facemask predict photo.jpg --weights runs/masks/best.pt\n"
     "  facemask predict photos/ 'more/*.png' clip.mp4 --every 5 --weights best.pt --out pred\n"
-    "  facemask predict photos/ --weights best.pt --via-out photos/via_project.json",
+    "  facemask predict photos/ --weights best.pt --via-out photos/via_project.json\n"
+    "  facemask predict crowd/ --weights best.pt --tile 192   # small faces",
     "demo": "examples:\n  facemask demo\n  facemask demo --out /tmp/demo --images 80",
     "anchors": "examples:\n  facemask anchors --data DATASET\n"
     "  facemask anchors --data DATASET --config my.yaml --write my-anchors.yaml",
@@ -40,6 +41,16 @@ EPILOGS = {
     "  facemask predict photos/ --engine onnx --weights runs/masks/best.onnx",
     "serve": "examples:\n  facemask serve --weights runs/masks/best.pt\n"
     "  facemask serve --weights best.onnx --host 0.0.0.0 --port 8080 --max-upload-mb 5",
+    "bootstrap occlude": "examples:\n"
+    "  facemask bootstrap occlude --images photos/ --faces faces.json --out data/occluded\n"
+    "  facemask bootstrap occlude --images images/ --faces annotations/ --out data/occ  # VOC\n"
+    "  facemask bootstrap occlude --images images/ --faces labels/ --out data/occ  # YOLO\n"
+    "  facemask bootstrap occlude --faces faces.json --labels data/pseudo --share 0.5 "
+    "--out data/both",
+    "bootstrap pseudo": "examples:\n"
+    "  facemask bootstrap pseudo --weights best.pt --images photos/ --faces faces.json "
+    "--out data/pseudo\n"
+    "  facemask train --data DATASET --data data/occluded --data data/pseudo",
     "synth": "examples:\n  facemask synth data/synth --n 200\n"
     "  facemask synth data/tiny --n 8 --size 128",
 }
@@ -157,7 +168,62 @@ def _predictor(args: argparse.Namespace):  # noqa: ANN202 - a Predictor
         raise ConfigError(
             f"--engine {args.engine} needs {'a .onnx file' if not onnx else 'a .pt checkpoint'}"
         )
-    return Predictor.from_checkpoint(args.weights, args.min_score)
+    size, tile = getattr(args, "size", None), getattr(args, "tile", None)
+    return Predictor.from_checkpoint(args.weights, args.min_score, size=size, tile=tile)
+
+
+def _add_small_face_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", type=int, help="inference size, longest side (default: config)")
+    parser.add_argument(
+        "--tile", type=int, metavar="PX", help="also run overlapping PX-pixel tiles (small faces)"
+    )
+
+
+def cmd_bootstrap_occlude(args: argparse.Namespace) -> int:
+    from .bootstrap import occlude_faces
+    from .data import load_records
+    from .data.faceboxes import read_faces
+
+    faces, problems = read_faces(args.faces, args.images)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    labels = None
+    if args.labels:
+        labels, label_problems = load_records(args.labels)
+        for problem in label_problems:
+            print(problem, file=sys.stderr)
+    result = occlude_faces(faces, args.out, args.seed, args.share, labels)
+    for problem in result["problems"]:
+        print(f"error: {problem}", file=sys.stderr)
+    print(
+        f"{result['occluders']} occluder(s) on {result['images']} image(s) -> {result['folder']}; "
+        f"skipped {result['skipped_masked']} image(s) with masked faces that --labels does not "
+        f"outline (unlabelled masks would be learned as background)"
+    )
+    return 0
+
+
+def cmd_bootstrap_pseudo(args: argparse.Namespace) -> int:
+    from .bootstrap import pseudo_label
+    from .data.faceboxes import read_faces
+    from .predict import Predictor
+
+    faces, problems = read_faces(args.faces, args.images)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    predictor = Predictor.from_checkpoint(args.weights, args.min_score)
+    result = pseudo_label(predictor, faces, args.out, args.scale)
+    for problem in result["problems"]:
+        print(f"error: {problem}", file=sys.stderr)
+    share = result["masks"] / max(1, result["masked_faces"])
+    print(
+        f"{result['masks']} of {result['masked_faces']} masked face(s) got a mask ({share:.0%}) "
+        f"on {result['images']} image(s); {result['complete_images']} image(s) complete"
+    )
+    folder = result["folder"]
+    print(f"correct in VIA: {folder / 'review_via.json'}")
+    print(f"train on: {folder} (via_region_data.json: complete images only)")
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -351,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="folder for eval.json, per_image.csv, pr_curve.png, worst/")
     evaluate.add_argument("--min-score", type=float, help="override the config's min confidence")
     evaluate.add_argument("--engine", choices=("torch", "onnx"), help="default: by file suffix")
+    _add_small_face_args(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = sub(commands, "predict", "predict", "segment masks in images and videos")
@@ -361,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--engine", choices=("torch", "onnx"), help="default: by file suffix")
     predict.add_argument("--every", type=int, default=1, help="videos: every Nth frame")
     predict.add_argument("--via-out", help="also write a VIA 2.x project for correction")
+    _add_small_face_args(predict)
     predict.set_defaults(func=cmd_predict)
 
     export = sub(commands, "export", "export", "export a checkpoint to ONNX or TorchScript")
@@ -392,6 +460,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(anchors)
     anchors.add_argument("--write", help="new config file with the proposal, if recall improves")
     anchors.set_defaults(func=cmd_anchors)
+
+    bootstrap = commands.add_parser(
+        "bootstrap", help="masks for photos with face boxes only"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    occlude = sub(
+        bootstrap, "occlude", "bootstrap occlude", "paste synthetic masks onto bare faces"
+    )
+    pseudo = sub(
+        bootstrap, "pseudo", "bootstrap pseudo", "a model's masks inside masked face boxes"
+    )
+    for parser_ in (occlude, pseudo):
+        parser_.add_argument("--images", help="image folder (default: found from --faces)")
+        parser_.add_argument(
+            "--faces",
+            required=True,
+            help="face boxes: COCO .json, VOC .xml folder, YOLO .txt folder",
+        )
+        parser_.add_argument("--out", required=True, help="new dataset folder (new name if taken)")
+    occlude.add_argument("--seed", type=int, default=0)
+    occlude.add_argument(
+        "--share", type=float, default=1.0, help="share of bare faces occluded (rest: negatives)"
+    )
+    occlude.add_argument(
+        "--labels", help="dataset outlining the masked faces (bootstrap pseudo's --out)"
+    )
+    occlude.set_defaults(func=cmd_bootstrap_occlude)
+    pseudo.add_argument("--weights", required=True, help="checkpoint (.pt) or exported .onnx")
+    pseudo.add_argument("--min-score", type=float, help="keep masks at least this confident")
+    pseudo.add_argument(
+        "--scale", type=float, default=2.5, help="face crop side / face size (default 2.5)"
+    )
+    pseudo.set_defaults(func=cmd_bootstrap_pseudo)
 
     synth = sub(commands, "synth", "synth", "render the embedded default dataset (people in masks)")
     synth.add_argument("out", help="output folder (gets train/ and val/)")

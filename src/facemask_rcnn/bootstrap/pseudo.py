@@ -1,0 +1,141 @@
+"""Pseudo-labels: a model's best mask inside each masked face box, from an enlarged face crop.
+
+Small faces (median ~21 px in crowd photos) are cropped with context and upsampled to the
+model's input size, where it sees them as it saw its training faces; the chosen mask is pasted
+back into full-image coordinates and clipped to the (slightly grown) face box.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..data.faceboxes import Faces
+from ..data.records import ImageRecord, Instance, mask_to_rle
+from ..data.via import write_via
+from ..evaluation.faces import inside_fraction
+from ..predict import Predictor, load_image
+from .output import free_name, output_folder
+
+
+def crop_around(
+    box: tuple[float, float, float, float], scale: float, width: int, height: int
+) -> tuple[int, int, int, int]:
+    """Integer square crop, ``scale`` times the face's longer side, centred, within the image."""
+    x0, y0, x1, y1 = box
+    half = max(x1 - x0, y1 - y0) * scale / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    left, top = max(0, int(np.floor(cx - half))), max(0, int(np.floor(cy - half)))
+    right, bottom = min(width, int(np.ceil(cx + half))), min(height, int(np.ceil(cy + half)))
+    return left, top, right, bottom
+
+
+def paste_crop_mask(
+    mask: np.ndarray, crop: tuple[int, int, int, int], height: int, width: int
+) -> np.ndarray:
+    """A (crop height, crop width) mask placed at ``crop``'s offset in a (height, width) image."""
+    left, top, right, bottom = crop
+    if mask.shape != (bottom - top, right - left):
+        raise ValueError(f"mask shape {mask.shape} does not match crop {crop}")
+    full = np.zeros((height, width), dtype=bool)
+    full[top:bottom, left:right] = mask
+    return full
+
+
+def box_region(
+    box: tuple[float, float, float, float], grow: float, height: int, width: int
+) -> np.ndarray:
+    """Boolean (height, width) image of ``box`` grown by ``grow`` of its size on each side."""
+    x0, y0, x1, y1 = box
+    dx, dy = (x1 - x0) * grow, (y1 - y0) * grow
+    region = np.zeros((height, width), dtype=bool)
+    region[
+        max(0, int(np.floor(y0 - dy))) : max(0, int(np.ceil(y1 + dy))),
+        max(0, int(np.floor(x0 - dx))) : max(0, int(np.ceil(x1 + dx))),
+    ] = True
+    return region
+
+
+def face_mask(
+    predictor: Predictor,
+    image: np.ndarray,
+    box: tuple[float, float, float, float],
+    scale: float = 2.5,
+    inside: float = 0.5,
+    grow: float = 0.1,
+) -> tuple[np.ndarray, float] | None:
+    """The best-scoring predicted mask inside ``box`` (full-image bool mask, score), or None."""
+    height, width = image.shape[:2]
+    crop = crop_around(box, scale, width, height)
+    left, top, right, bottom = crop
+    prediction = predictor.predict(image[top:bottom, left:right])
+    local = (box[0] - left, box[1] - top, box[2] - left, box[3] - top)
+    best = None
+    for i in np.argsort(-prediction.scores):
+        if inside_fraction(prediction.boxes[i], local) >= inside:
+            best = int(i)
+            break
+    if best is None:
+        return None
+    full = paste_crop_mask(prediction.masks[best], crop, height, width)
+    full &= box_region(box, grow, height, width)
+    if not full.any():
+        return None
+    return full, float(prediction.scores[best])
+
+
+def pseudo_label(
+    predictor: Predictor,
+    faces: Faces,
+    out: str | Path,
+    scale: float = 2.5,
+    label: str = "face_mask",
+) -> dict[str, Any]:
+    """Pseudo-label the masked faces of every image that has any; write the two projects.
+
+    ``out`` (a new folder) gets copies of those images (EXIF rotation applied),
+    ``review_via.json`` (VIA 2.x, every image, for a person to correct and save as the training
+    file) and ``via_region_data.json`` (the training dataset: only images where every masked
+    face got a mask, since a missed mask would be learned as background). Masks scoring below
+    ``predictor.min_score`` are not kept.
+    """
+    folder = output_folder(out)
+    review: list[ImageRecord] = []
+    complete: list[ImageRecord] = []
+    counts = {"images": 0, "masked_faces": 0, "masks": 0, "complete_images": 0}
+    problems: list[str] = []
+    for path, boxes in faces.items():
+        masked = [face for face in boxes if face.masked]
+        if not masked:
+            continue
+        try:
+            image = np.asarray(load_image(path))
+        except ValueError as err:
+            problems.append(str(err))
+            continue
+        height, width = image.shape[:2]
+        instances = []
+        for face in masked:
+            found = face_mask(predictor, image, face.box, scale)
+            if found is not None:
+                mask, score = found
+                attributes = {"face": face.label, "source": "pseudo"}
+                instances.append(
+                    Instance(label, rle=mask_to_rle(mask), score=score, attributes=attributes)
+                )
+        target = free_name(folder, Path(path).name)
+        Image.fromarray(image).save(target, quality=95)  # upright pixels, as the masks are
+        record = ImageRecord(target, width, height, instances, "pseudo")
+        review.append(record)
+        counts["masked_faces"] += len(masked)
+        counts["masks"] += len(instances)
+        if len(instances) == len(masked):
+            complete.append(record)
+    counts["images"] = len(review)
+    counts["complete_images"] = len(complete)
+    write_via(review, folder / "review_via.json")
+    write_via(complete, folder / "via_region_data.json")
+    return {**counts, "folder": folder, "problems": problems}
