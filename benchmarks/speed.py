@@ -1,10 +1,12 @@
 """Speed benchmark: default model (PyTorch and onnxruntime) vs torchvision's R50-FPN Mask R-CNN.
 
-    .venv/bin/python benchmarks/speed.py [--runs 15] [--set key=value ...]
+    .venv/bin/python benchmarks/speed.py [--runs 15] [--detections 5] [--set key=value ...]
 
 In one process, same input image, size and detection settings for all, timed alternately:
 median latency, ratios, forward GFLOPs (torch.utils.flop_counter), and the peak memory of
 training the default model at batch 2 (a child process's max RSS). Prints one JSON line.
+The models are untrained, so every model is made to return exactly ``--detections``
+instances (score threshold 0, that many kept): the mask head then does the same work in each.
 """
 
 from __future__ import annotations
@@ -58,9 +60,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--detections", type=int, default=5, help="instances per image")
     args = parser.parse_args()
     torch.manual_seed(0)
-    config = load_config(overrides=args.set)
+    fixed = ["min_confidence=0.0", f"max_detections={args.detections}"]
+    config = load_config(overrides=args.set + fixed)
     size = config.image_size
     ours = build_model(config).eval()
     reference = maskrcnn_resnet50_fpn(
@@ -79,9 +83,7 @@ def main() -> None:
     image = torch.from_numpy(np.array(scene)).permute(2, 0, 1).float() / 255
     folder = Path(tempfile.mkdtemp())
     torch.save({"model": ours.state_dict(), "config": config.to_dict()}, folder / "ours.pt")
-    onnx = OnnxEngine(
-        export(folder / "ours.pt", "onnx", folder / "ours.onnx", min_score=config.min_confidence)
-    )
+    onnx = OnnxEngine(export(folder / "ours.pt", "onnx", folder / "ours.onnx", min_score=0.0))
     runners = {
         "ours": lambda: ours([image]),
         "ours_onnxruntime": lambda: onnx(image),
@@ -97,11 +99,18 @@ def main() -> None:
                 run()
                 times[name].append(time.perf_counter() - started)
     median = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    with torch.no_grad():
+        counts = {
+            "ours": len(ours([image])[0]["scores"]),
+            "ours_onnxruntime": len(onnx(image)["scores"]),
+            "torchvision_r50": len(reference([image])[0]["scores"]),
+        }
     with mp.get_context("spawn").Pool(1) as pool:
         peak = pool.apply(train_peak_mb, (args.set,))
     line = {
         "image_size": size,
         "threads": torch.get_num_threads(),
+        "detections": counts,
         "median_ms": {k: round(v, 1) for k, v in median.items()},
         "speedup_vs_r50": round(median["torchvision_r50"] / median["ours"], 2),
         "onnxruntime_vs_pytorch": round(median["ours"] / median["ours_onnxruntime"], 2),
