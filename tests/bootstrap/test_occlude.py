@@ -102,3 +102,9 @@ def test_outlined_masked_faces_let_an_image_in_and_share_keeps_negatives(tmp_pat
     records, _ = load_records(negatives["folder"])
     assert len(records[0].instances) == 1
     assert records[0].instances[0].box() == pytest.approx((15, 35, 45, 58))
+
+
+def test_share_outside_0_1_is_a_clear_error_and_writes_nothing(tmp_path):
+    with pytest.raises(ValueError, match="share: 1.5 is not between 0 and 1"):
+        occlude_faces({}, tmp_path / "out", share=1.5)
+    assert not (tmp_path / "out").exists()

@@ -69,3 +69,9 @@ def test_pseudo_label_writes_review_and_training_projects(bright_predictor, tmp_
     expected = np.zeros((60, 80), np.uint8)
     expected[26:32, 12:20] = 1
     assert (mask == expected).mean() > 0.99  # traced polygon of the pasted mask
+
+
+def test_a_crop_smaller_than_the_face_is_a_clear_error(bright_predictor, tmp_path):
+    with pytest.raises(ValueError, match="scale: 0.5 is below 1"):
+        pseudo_label(bright_predictor(), {}, tmp_path / "out", scale=0.5)
+    assert not (tmp_path / "out").exists()

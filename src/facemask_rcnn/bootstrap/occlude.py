@@ -103,6 +103,8 @@ def occlude_faces(
     ``out`` is a new dataset folder (``out-2``… if taken): JPEGs and ``via_region_data.json``,
     ready for ``facemask train --data``. Returns counts and the folder.
     """
+    if not 0 <= share <= 1:
+        raise ValueError(f"share: {share} is not between 0 and 1")
     folder = output_folder(out)
     rng = np.random.default_rng(seed)
     known = {record.path.name: record for record in labels or []}

@@ -102,6 +102,8 @@ def pseudo_label(
     face got a mask, since a missed mask would be learned as background). Masks scoring below
     ``predictor.min_score`` are not kept.
     """
+    if scale < 1:
+        raise ValueError(f"scale: {scale} is below 1; the crop must hold the whole face")
     folder = output_folder(out)
     review: list[ImageRecord] = []
     complete: list[ImageRecord] = []
