@@ -59,11 +59,14 @@ def test_bad_lines_and_files_are_reported_and_the_rest_read(tmp_path):
     yolo.mkdir()
     (yolo / "a.txt").write_text("0 0.5 0.5 0.5 0.5\nnot a box\n")
     (yolo / "missing.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    (images / "broken.jpg").write_bytes(b"not a jpeg")
+    (yolo / "broken.txt").write_text("0 0.5 0.5 0.5 0.5\n")
     faces, problems = read_faces(yolo, images)
     assert [f.label for f in faces[images / "a.jpg"]] == ["0"]  # no class names file: index
     messages = [str(p) for p in problems]
     assert any("a.txt: line 2" in m for m in messages)
     assert any("missing.txt: image" in m for m in messages)
+    assert any("broken.jpg: image" in m for m in messages)
     voc = tmp_path / "voc"
     voc.mkdir()
     (voc / "bad.xml").write_text("<annotation><filename>")

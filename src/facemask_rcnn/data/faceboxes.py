@@ -136,7 +136,11 @@ def read_yolo_faces(files: list[Path], images: Path) -> tuple[Faces, list]:
                 Problem(str(file), "image", f"no image named {file.stem}.* in {images}")
             )
             continue
-        width, height = image_size(image)
+        try:
+            width, height = image_size(image)
+        except ValueError as err:
+            problems.append(Problem(str(image), "image", str(err)))
+            continue
         boxes = []
         for i, line in enumerate(file.read_text().splitlines()):
             if not line.strip():
@@ -160,29 +164,3 @@ def read_yolo_faces(files: list[Path], images: Path) -> tuple[Faces, list]:
             boxes.append(FaceBox(box, label))
         faces[image] = boxes
     return faces, problems
-
-
-def write_coco_faces(faces: Faces, path: str | Path) -> None:
-    """Face boxes as a COCO bbox JSON (file names relative to the JSON's folder when inside)."""
-    from .records import ImageRecord
-
-    path = Path(path)
-    labels = sorted({f.label for boxes in faces.values() for f in boxes})
-    images, annotations = [], []
-    for i, (image, boxes) in enumerate(faces.items()):
-        width, height = image_size(image)
-        name = ImageRecord(image, width, height).name_relative_to(path.parent)
-        images.append({"id": i, "file_name": name, "width": width, "height": height})
-        for face in boxes:
-            x0, y0, x1, y1 = face.box
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": i,
-                    "category_id": labels.index(face.label),
-                    "bbox": [x0, y0, x1 - x0, y1 - y0],
-                }
-            )
-    categories = [{"id": i, "name": n} for i, n in enumerate(labels)]
-    data = {"images": images, "annotations": annotations, "categories": categories}
-    path.write_text(json.dumps(data))
