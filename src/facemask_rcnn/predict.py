@@ -146,8 +146,10 @@ class Predictor:
         if self.tile is not None and max(height, width) > self.tile:
             found += [self._detect(array, w) for w in tile_windows(width, height, self.tile)]
         boxes, scores, labels, masks = (torch.cat(parts) for parts in zip(*found, strict=True))
-        keep = batched_nms(boxes, scores, labels, self.config.detection_nms_threshold)
-        keep = keep[: self.config.max_detections]
+        keep = torch.arange(len(boxes))  # one pass: the model has already applied NMS
+        if len(found) > 1:  # tiles and whole image see the same objects: merge them
+            keep = batched_nms(boxes, scores, labels, self.config.detection_nms_threshold)
+            keep = keep[: self.config.max_detections]
         return Prediction(
             boxes=boxes[keep].numpy(),
             scores=scores[keep].numpy(),
