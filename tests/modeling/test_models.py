@@ -141,3 +141,36 @@ def test_finest_stride_8_trades_the_stride_4_level_for_a_coarser_one(backbone):
     model.eval()
     with torch.no_grad():
         assert set(model([torch.rand(3, 128, 128)])[0]) == {"boxes", "labels", "scores", "masks"}
+
+
+def _parameter_count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "resnet50"])
+def test_separable_convs_keep_the_levels_and_shrink_the_3x3_convolutions(backbone):
+    torch.manual_seed(0)
+    full = build_model(Config(backbone=backbone, image_size=128, fpn_channels=64), "none")
+    light = build_model(
+        Config(backbone=backbone, image_size=128, fpn_channels=64, separable_convs=True), "none"
+    )
+    image = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        full_levels = full.eval().backbone(image)
+        light_levels = light.eval().backbone(image)
+    assert {k: v.shape for k, v in full_levels.items()} == {
+        k: v.shape for k, v in light_levels.items()
+    }
+    heads = [*light.backbone.fpn.modules(), *light.rpn.modules()]
+    depthwise = [m for m in heads if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert len(depthwise) == 4 + 1  # one per body FPN level, one shared by the RPN
+    assert all(m.groups == m.in_channels == 64 and m.kernel_size == (3, 3) for m in depthwise)
+    # 3x3 full: 64*64*9 + 64 weights each; separable: 64*9 + 64*64 + 64 (about a seventh)
+    for part in ("backbone.fpn.layer_blocks", "rpn.head.conv"):
+        ratio = _parameter_count(light.get_submodule(part)) / _parameter_count(
+            full.get_submodule(part)
+        )
+        assert ratio < 0.2, part
+    light.train()
+    losses = light([torch.rand(3, 128, 128)], [_target()])
+    assert all(torch.isfinite(v) for v in losses.values())

@@ -23,6 +23,8 @@ from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from .separable import separate_fpn_outputs
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TIMM_LITE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
@@ -73,18 +75,23 @@ class TimmFPN(nn.Module):
     reach magnitudes near 10, which without normalisation blow up the fresh heads' first losses.
     """
 
-    def __init__(self, name: str, fpn_channels: int, finest_stride: int = 4) -> None:
+    def __init__(
+        self, name: str, fpn_channels: int, finest_stride: int = 4, separable: bool = False
+    ) -> None:
         super().__init__()
         levels = _body_levels(finest_stride)
         self.body = timm.create_model(
             name, features_only=True, out_indices=tuple(i + 1 for i in levels)
         )
+        norm = partial(nn.GroupNorm, 16)
         self.fpn = FeaturePyramidNetwork(
             self.body.feature_info.channels(),
             fpn_channels,
             extra_blocks=PooledLevels(LEVELS - len(levels)),
-            norm_layer=partial(nn.GroupNorm, 16),
+            norm_layer=norm,
         )
+        if separable:
+            separate_fpn_outputs(self.fpn, norm)
         self.out_channels = fpn_channels
         self.roi_levels = [str(i) for i in range(len(levels))]
 
@@ -126,17 +133,19 @@ def build_backbone(
     imagenet: bool,
     frozen_bn: bool | None = None,
     finest_stride: int = 4,
+    separable: bool = False,
 ) -> nn.Module:
     """FPN backbone with ``out_channels`` and ``roi_levels`` (the FPN outputs RoIs are pooled from).
 
     ``imagenet`` loads backbone weights (offline for Lite). ``frozen_bn`` (default: ``imagenet``)
     freezes BatchNorm, as for every pretrained start: batches of two images cannot estimate
-    statistics, and the pretrained ones are better.
+    statistics, and the pretrained ones are better. ``separable`` makes the FPN's 3x3 output
+    convolutions depthwise-separable.
     """
     frozen_bn = imagenet if frozen_bn is None else frozen_bn
     levels = _body_levels(finest_stride)
     if name in TIMM_LITE:
-        model = TimmFPN(name, fpn_channels, finest_stride)
+        model = TimmFPN(name, fpn_channels, finest_stride, separable)
         if imagenet:
             load_lite_imagenet(model.body, name)
         if frozen_bn:
@@ -168,6 +177,8 @@ def build_backbone(
         extra_blocks=PooledLevels(LEVELS - len(levels)),
         norm_layer=None,
     )
+    if separable:
+        separate_fpn_outputs(fpn.fpn, None)
     fpn.roi_levels = [str(i) for i in range(len(levels))]
     return fpn
 

@@ -14,6 +14,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from ..config import Config
 from .backbones import backbone_mean_std, backbone_strides, build_backbone, parameter_stages
+from .separable import separable_rpn_head
 
 # torchvision's loss names → Matterport's LOSS_WEIGHTS keys.
 LOSS_KEYS = {
@@ -72,6 +73,9 @@ def model_kwargs(config: Config, levels: int, roi_levels: list[str]) -> dict[str
             f"FPN levels: give one size per level"
         )
     mean, std = backbone_mean_std(config.backbone)
+    rpn_head = None  # MaskRCNN's default: one full 3x3 convolution
+    if config.separable_convs:
+        rpn_head = separable_rpn_head(config.fpn_channels, len(config.anchor_ratios))
     return {
         "min_size": config.image_size,
         "max_size": config.image_size,
@@ -81,6 +85,7 @@ def model_kwargs(config: Config, levels: int, roi_levels: list[str]) -> dict[str
             sizes=tuple((int(s),) for s in config.anchor_sizes),
             aspect_ratios=(tuple(float(r) for r in config.anchor_ratios),) * levels,
         ),
+        "rpn_head": rpn_head,
         "rpn_pre_nms_top_n_train": config.rpn_pre_nms_train,
         "rpn_post_nms_top_n_train": config.rpn_post_nms_train,
         "rpn_pre_nms_top_n_test": config.rpn_pre_nms_test,
@@ -118,6 +123,7 @@ def build_model(
         imagenet=weights == "imagenet",
         frozen_bn=config.weights != "none",  # any pretrained start, also when loading a checkpoint
         finest_stride=config.finest_stride,
+        separable=config.separable_convs,
     )
     levels = len(backbone_strides(backbone))
     kwargs = model_kwargs(config, levels, backbone.roi_levels)
