@@ -78,6 +78,7 @@ def main() -> None:
         tiled[f"tile{tile}"] = {
             "masked_recall": round(found["masked_recall"], 4),
             "masks_per_bare_face": round(found["masks_per_bare_face"], 4),
+            "recall_by_width": found["masked_recall_by_width"],
             "latency_ms": round(found["latency_ms"], 1),
         }
     line = {
@@ -90,6 +91,7 @@ def main() -> None:
         "realmask_crops": summary(realmask),
         "scenes_masked_recall": round(scenes["masked_recall"], 4),
         "scenes_masks_per_bare_face": round(scenes["masks_per_bare_face"], 4),
+        "scenes_recall_by_width": scenes["masked_recall_by_width"],
         "scenes_tiled": tiled,
         "latency_ms": round(realmask["latency_ms"], 1),
     }

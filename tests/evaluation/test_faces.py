@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from facemask_rcnn.data.faceboxes import FaceBox
+from facemask_rcnn.evaluation.faces import face_metrics, inside_fraction
+
+
+def test_inside_fraction_is_the_share_of_the_box_inside_the_face():
+    assert inside_fraction(np.array([0, 0, 10, 10]), (0, 0, 10, 10)) == 1.0
+    assert inside_fraction(np.array([5, 0, 15, 10]), (0, 0, 10, 10)) == pytest.approx(0.5)
+    assert inside_fraction(np.array([20, 20, 30, 30]), (0, 0, 10, 10)) == 0.0
+
+
+def _photo(path, white_boxes):
+    """Black 100x100 photo with white rectangles (x0, y0, x1, y1): BrightEngine's detections."""
+    array = np.zeros((100, 100, 3), np.uint8)
+    for x0, y0, x1, y1 in white_boxes:
+        array[y0:y1, x0:x1] = 255
+    Image.fromarray(array).save(path)
+    return path
+
+
+def test_face_metrics_count_hits_per_width_and_false_alarms(tmp_path, bright_predictor):
+    first = _photo(tmp_path / "a.png", [(15, 20, 25, 28), (70, 20, 80, 30), (40, 85, 50, 95)])
+    second = _photo(tmp_path / "b.png", [(5, 70, 30, 90)])
+    faces = {
+        first: [
+            FaceBox((10, 10, 30, 30), "with_mask"),  # 20 px wide, has a mask: hit
+            FaceBox((50, 50, 60, 60), "with_mask"),  # 10 px wide, nothing: miss
+            FaceBox((60, 10, 100, 50), "without_mask"),  # one mask inside: a false alarm
+        ],
+        second: [
+            FaceBox((0, 60, 40, 100), "mask_weared_incorrect"),  # 40 px wide: hit
+            FaceBox((60, 60, 100, 100), "without_mask"),  # nothing
+        ],
+        tmp_path / "no-faces.png": [],  # skipped without being read
+    }
+    found = face_metrics(bright_predictor(), faces)
+    assert found["images"] == 2
+    assert found["masked_faces"] == 3 and found["bare_faces"] == 2
+    assert found["masked_recall"] == pytest.approx(2 / 3)
+    assert found["masks_per_bare_face"] == pytest.approx(0.5)
+    assert found["masked_recall_by_width"] == {
+        "<16": {"faces": 1, "recall": 0.0},
+        "16-32": {"faces": 1, "recall": 1.0},
+        ">=32": {"faces": 1, "recall": 1.0},
+    }
