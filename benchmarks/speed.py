@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/speed.py [--runs 15] [--detections 5] [--set key=value ...]
 
-In one process, same input image, size and detection settings for all, timed alternately:
+In one process, same input image, size and detection settings for all, timed alternately
+(``ours`` is the model as ``Predictor`` runs it, BatchNorm folded; ``ours_unfolded`` as built):
 median latency, ratios, forward GFLOPs (torch.utils.flop_counter), and the peak memory of
 training the default model at batch 2 (a child process's max RSS). Prints one JSON line.
 The models are untrained, so every model is made to return exactly ``--detections``
@@ -12,6 +13,7 @@ instances (score threshold 0, that many kept): the mask head then does the same 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import multiprocessing as mp
 import resource
@@ -28,6 +30,7 @@ from torchvision.models.detection import maskrcnn_resnet50_fpn
 from facemask_rcnn import build_model, load_config
 from facemask_rcnn.data.synth import render_scene
 from facemask_rcnn.export import OnnxEngine, export
+from facemask_rcnn.modeling.fold import for_inference
 
 
 def gflops(model: torch.nn.Module, image: torch.Tensor) -> float:
@@ -66,7 +69,8 @@ def main() -> None:
     fixed = ["min_confidence=0.0", f"max_detections={args.detections}"]
     config = load_config(overrides=args.set + fixed)
     size = config.image_size
-    ours = build_model(config).eval()
+    eager = build_model(config).eval()
+    ours = for_inference(copy.deepcopy(eager))  # what Predictor.from_checkpoint runs
     reference = maskrcnn_resnet50_fpn(
         weights=None,
         weights_backbone=None,
@@ -82,10 +86,11 @@ def main() -> None:
     scene, _ = render_scene(np.random.default_rng(0), size)
     image = torch.from_numpy(np.array(scene)).permute(2, 0, 1).float() / 255
     folder = Path(tempfile.mkdtemp())
-    torch.save({"model": ours.state_dict(), "config": config.to_dict()}, folder / "ours.pt")
+    torch.save({"model": eager.state_dict(), "config": config.to_dict()}, folder / "ours.pt")
     onnx = OnnxEngine(export(folder / "ours.pt", "onnx", folder / "ours.onnx", min_score=0.0))
     runners = {
         "ours": lambda: ours([image]),
+        "ours_unfolded": lambda: eager([image]),
         "ours_onnxruntime": lambda: onnx(image),
         "torchvision_r50": lambda: reference([image]),
     }

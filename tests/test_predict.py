@@ -34,6 +34,27 @@ def test_predictor_returns_typed_results_at_image_size(trained):
     assert len(strict.labels) <= len(result.labels) and np.all(strict.scores >= 0.99)
 
 
+def test_checkpoint_predictor_folds_batchnorm_and_keeps_the_detections(trained):
+    from facemask_rcnn.config import config_from_dict
+    from facemask_rcnn.modeling import build_model
+
+    checkpoint, data = trained
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    reference = build_model(config_from_dict(saved["config"]), weights="none")
+    reference.load_state_dict(saved["model"])
+    reference.eval().roi_heads.score_thresh = 0.0
+    predictor = Predictor.from_checkpoint(checkpoint, min_score=0.0)
+    model = predictor.engine.model
+    assert not any(hasattr(m, "running_var") for m in model.modules())
+    image = torch.rand(3, 80, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = reference([image])[0]
+    found = predictor.engine(image)
+    assert len(expected["scores"]) > 0
+    torch.testing.assert_close(found["scores"], expected["scores"], rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(found["boxes"], expected["boxes"], rtol=1e-3, atol=1e-2)
+
+
 def test_predict_folder_with_a_corrupt_file_writes_the_rest(trained, tmp_path, capsys):
     checkpoint, data = trained
     images = tmp_path / "images"

@@ -23,6 +23,7 @@ from torchvision.ops import batched_nms
 from .config import Config, config_from_dict
 from .data.records import ImageRecord, Instance, mask_to_rle
 from .modeling import build_model
+from .modeling.fold import for_inference
 from .modeling.weights import read_checkpoint
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -132,7 +133,7 @@ class Predictor:
         config = config_from_dict(checkpoint["config"])
         model = build_model(config, weights="none")
         model.load_state_dict(checkpoint["model"])
-        return cls(TorchEngine(model, device), config, min_score, size, tile)
+        return cls(TorchEngine(for_inference(model), device), config, min_score, size, tile)
 
     def predict(self, image: Image.Image | np.ndarray | str | Path) -> Prediction:
         """Instances in one RGB image (PIL, HWC uint8 array, or a file path)."""

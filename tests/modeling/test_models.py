@@ -174,3 +174,26 @@ def test_separable_convs_keep_the_levels_and_shrink_the_3x3_convolutions(backbon
     light.train()
     losses = light([torch.rand(3, 128, 128)], [_target()])
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "mobilenet_v3_large", "resnet50"])
+def test_folding_batchnorm_keeps_the_outputs(backbone):
+    from facemask_rcnn.modeling.fold import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = build_model(Config(backbone=backbone, image_size=96, fpn_channels=32), "none")
+    for module in model.modules():  # statistics far from the identity, so a wrong fold shows
+        if hasattr(module, "running_var") and module.running_var is not None:
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    model.eval()
+    image = torch.rand(1, 3, 96, 96)
+    with torch.no_grad():
+        before = model.backbone(image)
+        norms = sum(hasattr(m, "running_var") for m in model.modules())
+        assert fold_batchnorm(model) == norms > 0  # every BatchNorm follows a convolution
+        after = model.backbone(image)
+    assert not any(hasattr(m, "running_var") for m in model.modules())
+    for key in before:  # float32 rounding through ~50 layers; a wrong fold is off by O(1)
+        scale = before[key].abs().max().item()
+        torch.testing.assert_close(after[key], before[key], rtol=1e-3, atol=1e-4 * scale)
