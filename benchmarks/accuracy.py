@@ -48,7 +48,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget")
     parser.add_argument("--config", help="YAML config (default recipe when omitted)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config (inference only with --weights)",
+    )
     parser.add_argument("--data", action="append", default=[], help="another training dataset")
     parser.add_argument("--out", default="runs/bench", help="run folder (new name if taken)")
     parser.add_argument("--weights", help="skip training: evaluate this checkpoint")
@@ -66,14 +72,15 @@ def main() -> None:
         train_minutes = round((time.perf_counter() - started) / 60, 2)
         images_per_s = round(sum(r["images"] for r in result.metrics) / seconds, 2)
         checkpoint = result.run_dir / "best.pt"
-    predictor = Predictor.from_checkpoint(checkpoint)
+    inference = args.set if args.weights else []  # with --weights, --set changes inference only
+    predictor = Predictor.from_checkpoint(checkpoint, overrides=inference)
     maskedface = evaluate(predictor, SHARED / "maskedface", "test")
     realmask = evaluate(predictor, SHARED / "realmask-crops", None)
     held_back = held_back_scenes()
     scenes = face_metrics(predictor, held_back)
     tiled = {}
     for tile in args.tile:
-        tiled_predictor = Predictor.from_checkpoint(checkpoint, tile=tile)
+        tiled_predictor = Predictor.from_checkpoint(checkpoint, tile=tile, overrides=inference)
         found = face_metrics(tiled_predictor, held_back)
         tiled[f"tile{tile}"] = {
             "masked_recall": round(found["masked_recall"], 4),

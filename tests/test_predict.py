@@ -55,6 +55,17 @@ def test_checkpoint_predictor_folds_batchnorm_and_keeps_the_detections(trained):
     torch.testing.assert_close(found["boxes"], expected["boxes"], rtol=1e-3, atol=1e-2)
 
 
+def test_checkpoint_overrides_change_inference_settings_only(trained, tmp_path):
+    checkpoint, _ = trained
+    predictor = Predictor.from_checkpoint(checkpoint, overrides=["rpn_post_nms_test=7"])
+    assert predictor.config.rpn_post_nms_test == 7
+    assert predictor.engine.model.rpn._post_nms_top_n["testing"] == 7
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        Predictor.from_checkpoint(checkpoint, overrides=["box_head_size=16"])
+    with pytest.raises(ValueError, match="exported graph"):
+        Predictor.from_checkpoint(tmp_path / "model.onnx", overrides=["rpn_post_nms_test=7"])
+
+
 def test_predict_folder_with_a_corrupt_file_writes_the_rest(trained, tmp_path, capsys):
     checkpoint, data = trained
     images = tmp_path / "images"

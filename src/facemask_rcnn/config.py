@@ -195,7 +195,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a config file must be a mapping of key: value")
         data.update(loaded or {})
-    for item in overrides or []:
+    data.update(parse_overrides(overrides or []))
+    return config_from_dict(data)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` (values in YAML) → ``{key: value}``; malformed items raise."""
+    data: dict[str, Any] = {}
+    for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected key=value")
@@ -203,4 +210,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             data[key.strip()] = yaml.safe_load(raw)
         except yaml.YAMLError as err:
             raise ConfigError(f"--set {item!r}: value is not valid YAML: {err}") from err
-    return config_from_dict(data)
+    return data

@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 from torchvision.ops import batched_nms
 
-from .config import Config, config_from_dict
+from .config import Config, config_from_dict, parse_overrides
 from .data.records import ImageRecord, Instance, mask_to_rle
 from .modeling import build_model
 from .modeling.fold import for_inference
@@ -120,17 +120,24 @@ class Predictor:
         device: str | None = None,
         size: int | None = None,
         tile: int | None = None,
+        overrides: list[str] | None = None,
     ) -> Predictor:
-        """Load a training checkpoint (.pt) or an exported ONNX graph (.onnx)."""
+        """Load a training checkpoint (.pt) or an exported ONNX graph (.onnx).
+
+        ``overrides`` (``key=value``, PyTorch only) change inference settings of the checkpoint's
+        config, such as ``rpn_post_nms_test``; settings that change the weights' shapes fail.
+        """
         if Path(path).suffix == ".onnx":
             from .export import OnnxEngine
 
+            if overrides:
+                raise ValueError("overrides: an exported graph has its settings built in")
             engine = OnnxEngine(path)
             return cls(engine, engine.config, min_score, size, tile)
         checkpoint = read_checkpoint(path)
         if "config" not in checkpoint:
             raise ValueError(f"{path}: a bare state dict has no config; use a training checkpoint")
-        config = config_from_dict(checkpoint["config"])
+        config = config_from_dict({**checkpoint["config"], **parse_overrides(overrides or [])})
         model = build_model(config, weights="none")
         model.load_state_dict(checkpoint["model"])
         return cls(TorchEngine(for_inference(model), device), config, min_score, size, tile)
