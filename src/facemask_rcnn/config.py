@@ -53,7 +53,7 @@ class Config:
     weights: str = "imagenet"  # model.load_weights(): imagenet | coco | last | path
     fpn_channels: int = 128  # TOP_DOWN_PYRAMID_SIZE
     finest_stride: int = 4  # stride of the finest FPN level: 4 (P2-P6) or 8 (P3-P7, cheaper)
-    separable_convs: bool = True  # FPN output and RPN 3x3 convolutions depthwise-separable
+    separable_convs: bool = False  # FPN output and RPN 3x3 convolutions depthwise-separable
     anchor_sizes: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
     # ^ RPN_ANCHOR_SCALES: one size (pixels, after resize) per FPN level, finest first
     anchor_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
