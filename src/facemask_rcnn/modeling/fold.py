@@ -1,9 +1,9 @@
 """Fold inference-time BatchNorm into the convolution before it: same outputs, fewer passes.
 
 A BatchNorm in eval mode is a per-channel affine map, so ``bn(conv(x))`` equals one convolution
-with scaled weights and a bias. On a 2-core CPU this, with channels-last tensors, runs the
-EfficientNet body about three times faster (``benchmarks/speed.py``). Only for inference: the
-folded model must not be trained again.
+with scaled weights and a bias. On a 2-core CPU this, with channels-last tensors, ran the
+EfficientNet-Lite0 body in 37 ms instead of 110 at 384 px, the whole default model in 180 ms
+instead of 215 (``benchmarks/speed.py``). Only for inference: do not train the folded model.
 """
 
 from __future__ import annotations
