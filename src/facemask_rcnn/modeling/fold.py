@@ -15,7 +15,9 @@ from torch import nn
 def _is_batchnorm(module: nn.Module) -> bool:
     """nn.BatchNorm2d, torchvision's FrozenBatchNorm2d and timm's (Frozen)BatchNormAct2d."""
     names = ("running_mean", "running_var", "weight", "bias", "eps")
-    return all(hasattr(module, name) for name in names) and not isinstance(module, nn.Conv2d)
+    if isinstance(module, nn.Conv2d) or not all(hasattr(module, name) for name in names):
+        return False
+    return module.running_var is not None  # track_running_stats=False normalises per batch
 
 
 def _fold_pair(conv: nn.Conv2d, norm: nn.Module) -> None:
