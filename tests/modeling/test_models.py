@@ -199,3 +199,13 @@ def test_folding_batchnorm_keeps_the_outputs(backbone):
     for key in before:  # float32 rounding through ~50 layers; a wrong fold is off by O(1)
         scale = before[key].abs().max().item()
         torch.testing.assert_close(after[key], before[key], rtol=1e-3, atol=1e-4 * scale)
+
+
+def test_folding_leaves_batchnorm_without_running_statistics_alone():
+    from facemask_rcnn.modeling.fold import fold_batchnorm
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4, track_running_stats=False)
+    )
+    assert fold_batchnorm(model) == 0
+    assert isinstance(model[1], torch.nn.BatchNorm2d)
