@@ -10,7 +10,12 @@ from facemask_rcnn.cli import main
 from facemask_rcnn.data.synth import synthesize
 from facemask_rcnn.engine import TrainingDiverged, TrainingError, train
 from facemask_rcnn.engine import trainer as trainer_module
-from facemask_rcnn.engine.layers import param_groups, set_trainable, trainable_names
+from facemask_rcnn.engine.layers import (
+    build_scheduler,
+    param_groups,
+    set_trainable,
+    trainable_names,
+)
 from facemask_rcnn.engine.logs import read_metrics
 from facemask_rcnn.modeling import build_model
 from tests.conftest import TINY, tiny_config
@@ -53,6 +58,23 @@ def test_layer_wise_decay_gives_smaller_rates_near_the_input():
     assert sum(len(g["params"]) for g in param_groups(model, 0.01, 0.5)) == len(
         list(model.parameters())
     )
+
+
+def test_schedule_anneals_by_iterations_or_by_the_time_budget_whichever_is_further():
+    def rates(time_share):
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        scheduler = build_scheduler(optimizer, 0, 100, time_share)
+        out = []
+        for _ in range(4):
+            out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return out
+
+    assert rates(None) == pytest.approx([1.0, 0.99977, 0.99906, 0.99790], abs=1e-5)
+    assert rates(lambda: 0.0) == rates(None)
+    assert rates(lambda: 0.5) == pytest.approx([0.525] * 4)  # cosine half-way: (1 + 0.05) / 2
+    assert rates(lambda: 3.0) == pytest.approx([0.05] * 4)  # past the deadline: the floor
 
 
 def test_stages_loss_falls_heads_freeze_backbone_and_best_is_lowest_val_loss(
@@ -204,6 +226,8 @@ def test_time_budget_ends_each_stage_early(data, tmp_path):
     )
     result = train(config, data, tmp_path / "budget", time_budget=1e-3)
     assert [(r["layers"], r["images"]) for r in result.metrics] == [("heads", 2), ("all", 2)]
+    # cut after one batch, each stage still ends at its floor rate (5 %), not mid-schedule
+    assert [r["lr"] for r in result.metrics] == pytest.approx([0.01 * 0.05, 0.005 * 0.05])
 
 
 def test_several_datasets_and_a_folder_without_splits(data, tmp_path):

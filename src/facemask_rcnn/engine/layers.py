@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -68,13 +69,23 @@ def build_optimizer(config: Config, groups: list[dict[str, Any]]) -> torch.optim
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, warmup: int, total: int
+    optimizer: torch.optim.Optimizer,
+    warmup: int,
+    total: int,
+    time_share: Callable[[], float] | None = None,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-iteration: linear warm-up, then cosine from the stage's rate down to 5 % of it."""
+    """Per-iteration: linear warm-up, then cosine from the stage's rate down to 5 % of it.
+
+    ``time_share`` (the share of the stage's time budget spent, 0 to 1) lets a stage that a
+    budget will cut short still end at the low rate: progress is the larger of the two shares.
+    """
 
     def factor(step: int) -> float:
         ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
-        progress = min(1.0, step / max(1, total))
+        progress = step / max(1, total)
+        if time_share is not None:
+            progress = max(progress, time_share())
+        progress = min(1.0, progress)
         return ramp * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

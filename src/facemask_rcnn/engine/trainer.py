@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,23 @@ class TrainResult:
     run_dir: Path
     metrics: list[dict[str, Any]]
     model: FaceMaskRCNN
+
+
+@dataclass
+class StageClock:
+    """A stage's share of a time budget: training stops one validation's length before ``end``."""
+
+    end: float
+    validation_seconds: float = 0.0
+    start: float = field(default_factory=time.perf_counter)
+
+    def deadline(self) -> float:
+        return self.end - self.validation_seconds
+
+    def share(self) -> float:
+        """Share of the stage's training time spent: lets the learning rate anneal by the
+        deadline, so a cut stage does not stop at a high rate on one noisy point of its path."""
+        return (time.perf_counter() - self.start) / max(1e-6, self.deadline() - self.start)
 
 
 def train_one_epoch(
@@ -250,7 +267,7 @@ def train(
     board = TensorBoard(run_dir) if dist.is_main() else None
     higher_better = config.best_metric == "val_ap50"
     total_epochs = sum(x.epochs for x in stages)
-    validation_seconds = 0.0
+    clock: StageClock | None = None
     for si in range(start_stage, len(stages)):
         st = stages[si]
         if si > start_stage or (si > 0 and start_epoch == 0):
@@ -261,12 +278,13 @@ def train(
         groups = param_groups(model, st.lr, config.layer_lr_decay)
         optimizer = build_optimizer(config, groups)
         iters = st.epochs * math.ceil(len(train_set) / (config.batch_size * dist.world_size()))
-        scheduler = build_scheduler(optimizer, st.warmup_iters, iters)
         first_epoch = start_epoch if si == start_stage else 0
-        stage_end = None
         if time_budget:
             done = sum(x.epochs for x in stages[: si + 1])
-            stage_end = called + time_budget * done / total_epochs
+            end = called + time_budget * done / total_epochs
+            clock = StageClock(end, clock.validation_seconds if clock else 0.0)
+        share = clock.share if clock else None
+        scheduler = build_scheduler(optimizer, st.warmup_iters, iters, share)
         if checkpoint is not None and si == checkpoint["stage"] and first_epoch > 0:
             optimizer.load_state_dict(checkpoint["optimizer"])
             scheduler.load_state_dict(checkpoint["scheduler"])
@@ -298,7 +316,7 @@ def train(
                 config.grad_clip,
                 describe,
                 run_dir / "last.pt",
-                None if stage_end is None else stage_end - validation_seconds,
+                clock.deadline() if clock else None,
             )
             row: dict[str, Any] = {
                 "epoch": epoch,
@@ -312,7 +330,8 @@ def train(
             row.update(validation_loss(model, val_loader, device, config.seed))
             if config.val_ap_every and epoch % config.val_ap_every == 0:
                 row["val_ap50"] = val_ap50(model, val_loader, device)
-            validation_seconds = time.perf_counter() - validation_started
+            if clock:
+                clock.validation_seconds = time.perf_counter() - validation_started
             row["seconds"] = round(time.perf_counter() - started, 2)
             row["trainable_params"] = count
             metrics.append(row)
@@ -348,7 +367,7 @@ def train(
             if config.patience and since_best >= config.patience:
                 log.info("early stop: %d epoch(s) without improvement", since_best)
                 break
-            if stage_end is not None and time.perf_counter() > stage_end - validation_seconds:
+            if clock and time.perf_counter() > clock.deadline():
                 log.info("stage %d: its share of the time budget is spent", si + 1)
                 break
         start_epoch = 0
