@@ -4,6 +4,7 @@ from PIL import Image
 
 from facemask_rcnn.data.faceboxes import FaceBox
 from facemask_rcnn.evaluation.faces import face_metrics, inside_fraction
+from facemask_rcnn.predict import Prediction
 
 
 def test_inside_fraction_is_the_share_of_the_box_inside_the_face():
@@ -46,3 +47,43 @@ def test_face_metrics_count_hits_per_width_and_false_alarms(tmp_path, bright_pre
         "16-32": {"faces": 1, "recall": 1.0},
         ">=32": {"faces": 1, "recall": 1.0},
     }
+
+
+class _Scored:
+    """Returns the given Predictions in order: one per photo, with chosen scores."""
+
+    def __init__(self, predictions):
+        self.queue = list(predictions)
+
+    def predict(self, image):
+        return self.queue.pop(0)
+
+
+def test_recall_at_a_false_alarm_limit_picks_the_lowest_threshold_within_it(tmp_path):
+    photo = _photo(tmp_path / "a.png", [])
+    boxes = [(5, 5, 15, 15), (32, 2, 38, 8), (55, 5, 85, 35), (5, 55, 15, 65), (5, 55, 14, 64)]
+    boxes.append((35, 55, 45, 65))
+    scores = [0.95, 0.4, 0.6, 0.7, 0.5, 0.3]  # faces A, B, C, D, D, E
+    prediction = Prediction(
+        np.array(boxes, float), np.array(scores), ["face_mask"] * 6, np.zeros((6, 1, 1), bool)
+    )
+    faces = {
+        photo: [
+            FaceBox((0, 0, 20, 20), "with_mask"),  # A: 20 px
+            FaceBox((30, 0, 40, 10), "with_mask"),  # B: 10 px
+            FaceBox((50, 0, 90, 40), "with_mask"),  # C: 40 px
+            FaceBox((0, 50, 20, 70), "without_mask"),  # D: two masks
+            FaceBox((30, 50, 50, 70), "without_mask"),  # E: one mask
+        ]
+    }
+    everything = face_metrics(_Scored([prediction]), faces, false_alarm_limit=0.5)
+    assert everything["masked_recall"] == 1.0 and everything["masks_per_bare_face"] == 1.5
+    # thresholds 0.3, 0.4, 0.5 leave 3, 2, 2 alarms on 2 bare faces; 0.6 leaves one (0.7)
+    at = everything["at_limit"]
+    assert at["min_score"] == 0.6 and at["masks_per_bare_face"] == 0.5
+    assert at["masked_recall"] == pytest.approx(2 / 3)
+    assert at["masked_recall_by_width"]["<16"] == {"faces": 1, "recall": 0.0}
+    above = face_metrics(_Scored([prediction]), faces, min_score=0.45, false_alarm_limit=0.0)
+    assert above["masked_recall"] == pytest.approx(2 / 3) and above["masks_per_bare_face"] == 1.0
+    assert above["at_limit"]["min_score"] == 0.95
+    assert above["at_limit"]["masked_recall"] == pytest.approx(1 / 3)

@@ -28,11 +28,22 @@ def inside_fraction(box: np.ndarray, face: tuple[float, float, float, float]) ->
 
 
 def face_metrics(
-    predictor: Predictor, faces: dict[Path, list[FaceBox]], inside: float = 0.5
+    predictor: Predictor,
+    faces: dict[Path, list[FaceBox]],
+    inside: float = 0.5,
+    min_score: float | None = None,
+    false_alarm_limit: float = 0.10,
 ) -> dict[str, Any]:
-    """``masked_recall`` (overall and by face width) and ``masks_per_bare_face``."""
-    masked = hits = bare = false_alarms = 0
-    by_width = {label: [0, 0] for label, _, _ in WIDTH_BINS}  # label → [masked faces, hits]
+    """``masked_recall`` (overall and by face width) and ``masks_per_bare_face``.
+
+    Counted at ``min_score`` (default: every mask the predictor returns), and in ``at_limit`` at
+    the lowest score threshold whose masks per bare face stay within ``false_alarm_limit``, so
+    models with different score calibration compare at the same false-alarm rate.
+    """
+    best: list[float] = []  # per masked face: its best mask's score (NaN: none)
+    widths: list[float] = []
+    alarms: list[float] = []  # the score of every mask on a bare face
+    bare = 0
     seconds = []
     for path, boxes in faces.items():
         if not boxes:
@@ -40,26 +51,47 @@ def face_metrics(
         prediction = predictor.predict(load_image(path))
         seconds.append(prediction.seconds)
         for face in boxes:
-            count = sum(inside_fraction(b, face.box) >= inside for b in prediction.boxes)
+            on_face = [inside_fraction(b, face.box) >= inside for b in prediction.boxes]
+            scores = prediction.scores[np.array(on_face, bool)]
             if face.masked:
-                masked += 1
-                hits += count > 0
-                width = face.box[2] - face.box[0]
-                label = next(name for name, low, high in WIDTH_BINS if low <= width < high)
-                by_width[label][0] += 1
-                by_width[label][1] += count > 0
+                best.append(float(scores.max()) if len(scores) else float("nan"))
+                widths.append(face.box[2] - face.box[0])
             else:
                 bare += 1
-                false_alarms += count
+                alarms += scores.tolist()
+    best_scores, face_widths, alarm_scores = np.array(best), np.array(widths), np.array(alarms)
+
+    def counted(threshold: float) -> dict[str, Any]:
+        hits = best_scores >= threshold  # NaN (no mask) is never a hit
+        by_width = {}
+        for label, low, high in WIDTH_BINS:
+            chosen = (face_widths >= low) & (face_widths < high)
+            n = int(chosen.sum())
+            by_width[label] = {
+                "faces": n,
+                "recall": round(float(hits[chosen].mean()), 4) if n else 0.0,
+            }
+        return {
+            "masked_recall": float(hits.mean()) if len(hits) else 0.0,
+            "masked_recall_by_width": by_width,
+            "masks_per_bare_face": float((alarm_scores >= threshold).sum() / bare) if bare else 0.0,
+        }
+
+    floor = -np.inf if min_score is None else min_score
+    candidates = np.unique(np.concatenate([best_scores[~np.isnan(best_scores)], alarm_scores]))
+    candidates = [t for t in candidates if t >= floor] + [np.inf]
+    limit_score = next(
+        t for t in candidates if counted(t)["masks_per_bare_face"] <= false_alarm_limit
+    )
     return {
         "images": len(seconds),
-        "masked_faces": masked,
-        "masked_recall": hits / masked if masked else 0.0,
-        "masked_recall_by_width": {
-            label: {"faces": n, "recall": round(h / n, 4) if n else 0.0}
-            for label, (n, h) in by_width.items()
-        },
+        "masked_faces": len(best),
         "bare_faces": bare,
-        "masks_per_bare_face": false_alarms / bare if bare else 0.0,
+        **counted(floor),
+        "at_limit": {
+            "false_alarm_limit": false_alarm_limit,
+            "min_score": round(float(limit_score), 4) if np.isfinite(limit_score) else None,
+            **counted(limit_score),
+        },
         "latency_ms": float(np.mean(seconds) * 1000) if seconds else 0.0,
     }
