@@ -70,6 +70,8 @@ class Config:
     detection_nms_threshold: float = 0.3  # DETECTION_NMS_THRESHOLD
     max_detections: int = 50  # DETECTION_MAX_INSTANCES
     mask_size: int = 28  # MASK_SHAPE
+    roi_sampling_ratio: int = 2  # RoIAlign points per bin side (box and mask); 0 = adaptive
+    # ^ Matterport's crop_and_resize samples 1
     box_head_size: int = 1024  # FPN_CLASSIF_FC_LAYERS_SIZE: width of the two box-head FC layers
     mask_head_channels: int = 128  # channels of the four mask-head convolutions (Matterport: 256)
     loss_weights: dict[str, float] = field(
@@ -107,6 +109,8 @@ class Config:
         for i, stage in enumerate(self.schedule):
             if stage.epochs < 1 or stage.lr <= 0:
                 raise ConfigError(f"schedule[{i}]: epochs must be >= 1 and lr > 0")
+        if self.roi_sampling_ratio < 0:
+            raise ConfigError(f"roi_sampling_ratio: {self.roi_sampling_ratio} is negative")
         if self.finest_stride not in (4, 8):
             raise ConfigError(f"finest_stride: {self.finest_stride} is not 4 or 8")
         if self.synthetic_scenes < 0:

@@ -78,6 +78,7 @@ def test_config_reaches_the_model():
         min_confidence=0.9,
         mask_size=14,
         max_detections=9,
+        roi_sampling_ratio=1,
     )
     model = build_model(config, weights="none")
     assert model.rpn.anchor_generator.sizes == ((8,), (16,), (32,), (64,), (128,))
@@ -85,6 +86,8 @@ def test_config_reaches_the_model():
     assert model.rpn._post_nms_top_n["testing"] == 77
     assert model.roi_heads.score_thresh == 0.9 and model.roi_heads.detections_per_img == 9
     assert model.roi_heads.mask_roi_pool.output_size == (7, 7)
+    assert model.roi_heads.box_roi_pool.sampling_ratio == 1
+    assert model.roi_heads.mask_roi_pool.sampling_ratio == 1
     assert model.transform.min_size == (160,) and model.transform.max_size == 160
 
 

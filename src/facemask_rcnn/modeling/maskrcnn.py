@@ -97,7 +97,9 @@ def model_kwargs(config: Config, levels: int, roi_levels: list[str]) -> dict[str
         "box_score_thresh": config.min_confidence,
         "box_nms_thresh": config.detection_nms_threshold,
         "box_detections_per_img": config.max_detections,
-        "box_roi_pool": MultiScaleRoIAlign(roi_levels, output_size=7, sampling_ratio=2),
+        "box_roi_pool": MultiScaleRoIAlign(
+            roi_levels, output_size=7, sampling_ratio=config.roi_sampling_ratio
+        ),
         "box_head": TwoMLPHead(config.fpn_channels * 7 * 7, config.box_head_size),
         "box_predictor": FastRCNNPredictor(config.box_head_size, len(config.class_names) + 1),
         "mask_head": MaskRCNNHeads(config.fpn_channels, [config.mask_head_channels] * 4, 1),
@@ -105,7 +107,7 @@ def model_kwargs(config: Config, levels: int, roi_levels: list[str]) -> dict[str
             config.mask_head_channels, config.mask_head_channels, len(config.class_names) + 1
         ),
         "mask_roi_pool": MultiScaleRoIAlign(
-            roi_levels, output_size=config.mask_size // 2, sampling_ratio=2
+            roi_levels, output_size=config.mask_size // 2, sampling_ratio=config.roi_sampling_ratio
         ),
     }
 
