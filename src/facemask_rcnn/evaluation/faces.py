@@ -37,8 +37,8 @@ def face_metrics(
     """``masked_recall`` (overall and by face width) and ``masks_per_bare_face``.
 
     Counted at ``min_score`` (default: every mask the predictor returns), and in ``at_limit`` at
-    the lowest score threshold whose masks per bare face stay within ``false_alarm_limit``, so
-    models with different score calibration compare at the same false-alarm rate.
+    the lowest score threshold, down to the predictor's own, whose masks per bare face stay
+    within ``false_alarm_limit``: models with different calibration compare at equal false alarms.
     """
     best: list[float] = []  # per masked face: its best mask's score (NaN: none)
     widths: list[float] = []
@@ -77,9 +77,8 @@ def face_metrics(
             "masks_per_bare_face": float((alarm_scores >= threshold).sum() / bare) if bare else 0.0,
         }
 
-    floor = -np.inf if min_score is None else min_score
-    candidates = np.unique(np.concatenate([best_scores[~np.isnan(best_scores)], alarm_scores]))
-    candidates = [t for t in candidates if t >= floor] + [np.inf]
+    scores = np.concatenate([best_scores[~np.isnan(best_scores)], alarm_scores])
+    candidates = [*np.unique(scores), np.inf]  # every threshold the predictor's masks allow
     limit_score = next(
         t for t in candidates if counted(t)["masks_per_bare_face"] <= false_alarm_limit
     )
@@ -87,7 +86,7 @@ def face_metrics(
         "images": len(seconds),
         "masked_faces": len(best),
         "bare_faces": bare,
-        **counted(floor),
+        **counted(-np.inf if min_score is None else min_score),
         "at_limit": {
             "false_alarm_limit": false_alarm_limit,
             "min_score": round(float(limit_score), 4) if np.isfinite(limit_score) else None,
