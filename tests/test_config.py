@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from facemask_rcnn.config import Config, ConfigError, Stage, load_config
+from facemask_rcnn.config import (
+    Config,
+    ConfigError,
+    Stage,
+    config_from_dict,
+    load_config,
+    saved_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,3 +76,11 @@ def test_display_lists_every_field_and_derived_strides():
     assert "backbone_strides (derived)  [4, 8, 16, 32, 64]" in text
     for name in ("anchor_sizes", "rpn_post_nms_test", "loss_weights", "schedule", "seed"):
         assert name in text
+
+
+def test_saved_configs_keep_the_behaviour_of_fields_they_predate():
+    saved = Config().to_dict()
+    del saved["roi_sampling_ratio"]  # written before the field (and its default 1) existed
+    assert saved_config(saved).roi_sampling_ratio == 2
+    assert saved_config({**saved, "roi_sampling_ratio": 1}).roi_sampling_ratio == 1
+    assert config_from_dict({}).roi_sampling_ratio == Config().roi_sampling_ratio == 1

@@ -70,7 +70,7 @@ class Config:
     detection_nms_threshold: float = 0.3  # DETECTION_NMS_THRESHOLD
     max_detections: int = 50  # DETECTION_MAX_INSTANCES
     mask_size: int = 28  # MASK_SHAPE
-    roi_sampling_ratio: int = 2  # RoIAlign points per bin side (box and mask); 0 = adaptive
+    roi_sampling_ratio: int = 1  # RoIAlign points per bin side (box and mask); 0 = adaptive
     # ^ Matterport's crop_and_resize samples 1
     box_head_size: int = 1024  # FPN_CLASSIF_FC_LAYERS_SIZE: width of the two box-head FC layers
     mask_head_channels: int = 128  # channels of the four mask-head convolutions (Matterport: 256)
@@ -186,6 +186,16 @@ def config_from_dict(data: dict[str, Any], base: Config | None = None) -> Config
     config = dataclasses.replace(base or Config(), **values)
     config.validate()
     return config
+
+
+# Fields added with a default other than the behaviour before them: the value a saved config
+# (which holds every field of its version) that lacks them was trained with.
+SAVED_BEFORE: dict[str, Any] = {"roi_sampling_ratio": 2}
+
+
+def saved_config(data: dict[str, Any]) -> Config:
+    """The Config of a checkpoint or export; fields it predates get the value it ran with."""
+    return config_from_dict({**SAVED_BEFORE, **data})
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
-from .config import Config, config_from_dict
+from .config import Config, saved_config
 from .modeling import build_model
 from .modeling.weights import read_checkpoint
 
@@ -49,7 +49,7 @@ def load_for_export(
         raise ValueError(
             f"{checkpoint}: a bare state dict has no config; use a training checkpoint"
         )
-    config = config_from_dict(data["config"])
+    config = saved_config(data["config"])
     model = build_model(config, weights="none")
     model.load_state_dict(data["model"])
     # Keep low-score detections in the graph; Predictor applies the user's min_score.
@@ -127,7 +127,7 @@ class OnnxEngine:
         meta = self.session.get_modelmeta().custom_metadata_map
         if "config" not in meta:
             raise ValueError(f"{path}: not exported by facemask (no config in the metadata)")
-        self.config = config_from_dict(json.loads(meta["config"]))
+        self.config = saved_config(json.loads(meta["config"]))
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         arrays = self.session.run(list(OUTPUTS), {"image": image.cpu().numpy()})

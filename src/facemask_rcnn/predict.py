@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 from torchvision.ops import batched_nms
 
-from .config import Config, config_from_dict, parse_overrides
+from .config import Config, parse_overrides, saved_config
 from .data.records import ImageRecord, Instance, mask_to_rle
 from .modeling import build_model
 from .modeling.fold import for_inference
@@ -137,7 +137,7 @@ class Predictor:
         checkpoint = read_checkpoint(path)
         if "config" not in checkpoint:
             raise ValueError(f"{path}: a bare state dict has no config; use a training checkpoint")
-        config = config_from_dict({**checkpoint["config"], **parse_overrides(overrides or [])})
+        config = saved_config({**checkpoint["config"], **parse_overrides(overrides or [])})
         model = build_model(config, weights="none")
         model.load_state_dict(checkpoint["model"])
         return cls(TorchEngine(for_inference(model), device), config, min_score, size, tile)

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from .. import __version__
-from ..config import Config, Stage, config_from_dict
+from ..config import Config, Stage, saved_config
 from ..data import MaskDataset, collate, load_records
 from ..data.load import MissingSplit
 from ..data.records import ImageRecord, class_names_of
@@ -232,7 +232,7 @@ def train(
     if resume:
         run_dir = Path(out)
         checkpoint = load_checkpoint(run_dir / "last.pt")
-        config = config_from_dict(checkpoint["config"])
+        config = saved_config(checkpoint["config"])
     else:
         run_dir = dist.broadcast(new_folder(out, exist_ok) if dist.is_main() else None)
         checkpoint = None
