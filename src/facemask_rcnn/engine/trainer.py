@@ -221,7 +221,8 @@ def train(
     ``out`` exactly where its ``last.pt`` stopped. ``time_budget`` (seconds) bounds the whole
     call, data preparation and validation included: each stage may run until its share (in
     proportion to its epochs, counted from the start) minus the last validation's duration,
-    then ends after the current iteration and is validated and checkpointed as usual.
+    then ends after the current iteration and is validated and checkpointed as usual; its
+    learning rate anneals by that deadline (``StageClock``).
     """
     called = time.perf_counter()
     distributed = dist.init_distributed()
