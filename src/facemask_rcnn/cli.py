@@ -32,7 +32,7 @@ EPILOGS = {
     "predict": "examples:\n  facemask predict photo.jpg --weights runs/masks/best.pt\n"
     "  facemask predict photos/ 'more/*.png' clip.mp4 --every 5 --weights best.pt --out pred\n"
     "  facemask predict photos/ --weights best.pt --via-out photos/via_project.json\n"
-    "  facemask predict crowd/ --weights best.pt --tile 192   # small faces",
+    "  facemask predict crowd/ --weights best.pt --tile 128 --min-score 0.6  # small faces",
     "demo": "examples:\n  facemask demo\n  facemask demo --out /tmp/demo --images 80",
     "anchors": "examples:\n  facemask anchors --data DATASET\n"
     "  facemask anchors --data DATASET --config my.yaml --write my-anchors.yaml",
