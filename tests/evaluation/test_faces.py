@@ -47,6 +47,11 @@ def test_face_metrics_count_hits_per_width_and_false_alarms(tmp_path, bright_pre
         "16-32": {"faces": 1, "recall": 1.0},
         ">=32": {"faces": 1, "recall": 1.0},
     }
+    # every mask scores 0.9, and the one false alarm is already 0.5 per bare face: no threshold
+    # keeps within 0.10 but one above every score, which finds nothing
+    assert found["at_limit"]["min_score"] is None
+    assert found["at_limit"]["masked_recall"] == 0.0
+    assert found["at_limit"]["masks_per_bare_face"] == 0.0
 
 
 class _Scored:

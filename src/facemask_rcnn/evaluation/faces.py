@@ -78,10 +78,11 @@ def face_metrics(
         }
 
     scores = np.concatenate([best_scores[~np.isnan(best_scores)], alarm_scores])
-    candidates = [*np.unique(scores), np.inf]  # every threshold the predictor's masks allow
-    limit_score = next(
-        t for t in candidates if counted(t)["masks_per_bare_face"] <= false_alarm_limit
-    )
+    candidates = np.append(np.unique(scores), np.inf)  # every threshold the masks allow
+    # false alarms at or above each candidate; the first within the limit is the lowest one
+    above = len(alarm_scores) - np.searchsorted(np.sort(alarm_scores), candidates)
+    within = above <= false_alarm_limit * bare if bare else np.ones(len(candidates), bool)
+    limit_score = float(candidates[np.argmax(within)])  # the last (inf) is always within
     return {
         "images": len(seconds),
         "masked_faces": len(best),
