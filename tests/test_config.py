@@ -55,6 +55,7 @@ def test_set_overrides_parse_values_as_yaml():
         ("finest_stride=2", "finest_stride: 2 is not 4 or 8"),
         ("synthetic_scenes=-1", "synthetic_scenes: -1 is negative"),
         ("roi_sampling_ratio=-1", "roi_sampling_ratio: -1 is negative"),
+        ("ema_decay=1.0", "ema_decay: 1.0 is not in [0, 1)"),
         ("novalue", "expected key=value"),
     ],
 )

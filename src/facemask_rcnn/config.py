@@ -83,6 +83,7 @@ class Config:
     weight_decay: float = 1e-4  # WEIGHT_DECAY
     grad_clip: float = 5.0  # GRADIENT_CLIP_NORM (0 disables)
     layer_lr_decay: float = 1.0  # per backbone stage towards the input; 1 = one rate for all
+    ema_decay: float = 0.0  # moving average of the weights, validated and saved (0 = off)
     batch_size: int = 2  # IMAGES_PER_GPU
     augment: str = "strong"  # augmentation preset: none | light | strong
     synthetic_scenes: int = 300  # procedural scenes added to training (single-class runs only)
@@ -115,6 +116,8 @@ class Config:
             raise ConfigError(f"finest_stride: {self.finest_stride} is not 4 or 8")
         if self.synthetic_scenes < 0:
             raise ConfigError(f"synthetic_scenes: {self.synthetic_scenes} is negative")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay: {self.ema_decay} is not in [0, 1)")
         if self.optimizer not in ("sgd", "adamw"):
             raise ConfigError(f"optimizer: {self.optimizer!r} is not sgd or adamw")
         if self.best_metric not in ("val_loss", "val_ap50"):

@@ -17,6 +17,7 @@ from facemask_rcnn.engine.layers import (
     trainable_names,
 )
 from facemask_rcnn.engine.logs import read_metrics
+from facemask_rcnn.engine.trainer import weight_average
 from facemask_rcnn.modeling import build_model
 from tests.conftest import TINY, tiny_config
 
@@ -122,10 +123,14 @@ def test_stages_loss_falls_heads_freeze_backbone_and_best_is_lowest_val_loss(
     assert (result.run_dir / "config.yaml").is_file()
 
 
-def test_resume_after_a_kill_reproduces_the_uninterrupted_run(data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_after_a_kill_reproduces_the_uninterrupted_run(
+    data, tmp_path, monkeypatch, ema_decay
+):
     config = tiny_config(
         "[{layers: heads, epochs: 2, lr: 0.01}, {layers: all, epochs: 2, lr: 0.005}]",
         "augment=strong",
+        f"ema_decay={ema_decay}",
     )
     full = train(config, data, tmp_path / "full")
     saves = []
@@ -145,6 +150,26 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run(data, tmp_path, mo
     assert [r["epoch"] for r in resumed.metrics] == [1, 2, 3, 4]
     a, b = full.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    last = torch.load(full.run_dir / "last.pt", weights_only=False)
+    assert all(torch.equal(a[k], last["model"][k]) for k in a)  # the returned model is the saved
+    if ema_decay:  # ... average, and the raw weights, which differ from it, are kept to resume
+        raw = last["training_model"]
+        assert any(not torch.equal(a[k], raw[k]) for k in a)
+    else:
+        assert "training_model" not in last
+
+
+def test_weight_average_counts_early_steps_fully_then_ramps_to_its_decay():
+    layer = torch.nn.Linear(1, 1, bias=False)
+    assert weight_average(layer, 0.0) is None
+    for decay, expected in [(0.9, 2 ** (-2 / 3)), (0.3, 0.7)]:
+        average = weight_average(layer, decay)
+        for step, value in [(1, 0.0), (2, 1.0)]:
+            layer.weight.data.fill_(value)
+            average.update(layer, step=step)
+        # step 1 copies the weight (0); step 2 keeps 1 - 2**(-2/3) = 0.37 of it, or ``decay``
+        # when that is lower
+        assert average.module.weight.item() == pytest.approx(expected)
 
 
 def test_nan_loss_stops_with_step_files_and_last_checkpoint(data, tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
@@ -74,8 +75,13 @@ def train_one_epoch(
     describe: str,
     last_good: Path,
     deadline: float | None = None,
+    average: ModelEmaV3 | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader`` (or until ``deadline``): mean loss parts and total, images seen."""
+    """One pass over ``loader`` (or until ``deadline``): mean loss parts and total, images seen.
+
+    ``average``, when given, follows the weights after every step (the stage's step count from
+    the scheduler sets its warm-up, so a resumed stage continues the same average).
+    """
     model.train()
     sums: dict[str, float] = {}
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
@@ -110,6 +116,8 @@ def train_one_epoch(
         else:
             optimizer.step()
         scheduler.step()
+        if average is not None:
+            average.update(getattr(model, "module", model), step=scheduler.last_epoch)
         for key, value in {**losses, "loss": loss}.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach())
         bar.set_postfix({k.replace("loss_", ""): f"{v / (step + 1):.3f}" for k, v in sums.items()})
@@ -249,8 +257,8 @@ def train(
     val_set = MaskDataset(val_records, class_names, config.image_size, cache=True)
     metrics: list[dict[str, Any]] = []
     start_stage, start_epoch, best, since_best = 0, 0, None, 0
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
+    if checkpoint is not None:  # the raw weights; "model" holds the average when there is one
+        model.load_state_dict(checkpoint.get("training_model", checkpoint["model"]))
         metrics, best = checkpoint["metrics"], checkpoint["best"]
         start_stage, start_epoch = checkpoint["stage"], checkpoint["stage_epoch"]
         since_best = checkpoint["since_best"]
@@ -269,6 +277,7 @@ def train(
     higher_better = config.best_metric == "val_ap50"
     total_epochs = sum(x.epochs for x in stages)
     clock: StageClock | None = None
+    average: ModelEmaV3 | None = None
     for si in range(start_stage, len(stages)):
         st = stages[si]
         if si > start_stage or (si > 0 and start_epoch == 0):
@@ -286,9 +295,12 @@ def train(
             clock = StageClock(end, clock.validation_seconds if clock else 0.0)
         share = clock.share if clock else None
         scheduler = build_scheduler(optimizer, st.warmup_iters, iters, share)
+        average = weight_average(model, config.ema_decay)
         if checkpoint is not None and si == checkpoint["stage"] and first_epoch > 0:
             optimizer.load_state_dict(checkpoint["optimizer"])
             scheduler.load_state_dict(checkpoint["scheduler"])
+            if average is not None:
+                average.module.load_state_dict(checkpoint["model"])
         if checkpoint is not None and si == start_stage:
             set_rng_state(checkpoint["rng"])
         log.info(
@@ -318,6 +330,7 @@ def train(
                 describe,
                 run_dir / "last.pt",
                 clock.deadline() if clock else None,
+                average,
             )
             row: dict[str, Any] = {
                 "epoch": epoch,
@@ -328,9 +341,10 @@ def train(
             }
             validation_started = time.perf_counter()
             val_loader = _loader(val_set, config, False, epoch)
-            row.update(validation_loss(model, val_loader, device, config.seed))
+            evaluated = average.module if average is not None else model
+            row.update(validation_loss(evaluated, val_loader, device, config.seed))
             if config.val_ap_every and epoch % config.val_ap_every == 0:
-                row["val_ap50"] = val_ap50(model, val_loader, device)
+                row["val_ap50"] = val_ap50(evaluated, val_loader, device)
             if clock:
                 clock.validation_seconds = time.perf_counter() - validation_started
             row["seconds"] = round(time.perf_counter() - started, 2)
@@ -344,7 +358,7 @@ def train(
                 since_best += 1
             if dist.is_main():
                 state = {
-                    "model": model.state_dict(),
+                    "model": evaluated.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "epoch": epoch,
@@ -358,6 +372,8 @@ def train(
                     "version": __version__,
                     "rng": rng_state(),
                 }
+                if average is not None:
+                    state["training_model"] = model.state_dict()
                 save_checkpoint(run_dir / "last.pt", state)
                 if improved:
                     save_checkpoint(run_dir / "best.pt", state)
@@ -375,7 +391,17 @@ def train(
     if board is not None:
         board.close()
     dist.barrier()
-    return TrainResult(run_dir, metrics, model)
+    final = average.module if average is not None else model
+    return TrainResult(run_dir, metrics, final)
+
+
+def weight_average(model: FaceMaskRCNN, decay: float) -> ModelEmaV3 | None:
+    """A moving average of the weights for one stage, or None when ``decay`` is 0.
+
+    timm's warm-up ramps the decay as 1 - (1 + step) ** -2/3 up to ``decay``: early steps count
+    fully, and over a short stage the average covers roughly its last tenth.
+    """
+    return ModelEmaV3(model, decay=decay, use_warmup=True) if decay else None
 
 
 def _summary(row: dict[str, Any]) -> str:
