@@ -167,8 +167,8 @@ def test_weight_average_counts_early_steps_fully_then_ramps_to_its_decay():
         for step, value in [(1, 0.0), (2, 1.0)]:
             layer.weight.data.fill_(value)
             average.update(layer, step=step)
-        # step 1 copies the weight (0); step 2 keeps 1 - 2**(-2/3) = 0.37 of it, or ``decay``
-        # when that is lower
+        # step 1 copies the weight (0); step 2 keeps 1 - 2**(-2/3) = 0.37 of that average and
+        # takes the rest from the new weight (1), or keeps ``decay`` when that is lower
         assert average.module.weight.item() == pytest.approx(expected)
 
 
