@@ -216,7 +216,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank, world, port, data, out, results):
+def _ddp_worker(rank, world, port, data, out, results, ema_decay):
     os.environ.update(
         RANK=str(rank),
         WORLD_SIZE=str(world),
@@ -226,7 +226,10 @@ def _ddp_worker(rank, world, port, data, out, results):
     )
     torch.set_num_threads(1)
     result = train(
-        tiny_config("[{layers: heads, epochs: 1, lr: 0.01}, {layers: all, epochs: 1, lr: 0.005}]"),
+        tiny_config(
+            "[{layers: heads, epochs: 1, lr: 0.01}, {layers: all, epochs: 1, lr: 0.005}]",
+            f"ema_decay={ema_decay}",
+        ),
         data,
         out,
     )
@@ -234,10 +237,12 @@ def _ddp_worker(rank, world, port, data, out, results):
     torch.distributed.destroy_process_group()
 
 
-def test_two_process_gloo_ddp_ends_with_identical_weights(data, tmp_path):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])  # with it, each rank's average of the weights
+def test_two_process_gloo_ddp_ends_with_identical_weights(data, tmp_path, ema_decay):
     import torch.multiprocessing as mp
 
-    mp.spawn(_ddp_worker, args=(2, _free_port(), data, tmp_path / "run", tmp_path), nprocs=2)
+    args = (2, _free_port(), data, tmp_path / "run", tmp_path, ema_decay)
+    mp.spawn(_ddp_worker, args=args, nprocs=2)
     a = torch.load(tmp_path / "rank0.pt")
     b = torch.load(tmp_path / "rank1.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
