@@ -9,7 +9,14 @@ from torchvision.ops import masks_to_boxes
 from facemask_rcnn.data import MaskDataset, load_records
 from facemask_rcnn.data.dataset import make_target
 from facemask_rcnn.data.synth import synthesize
-from facemask_rcnn.data.transforms import PRESETS, CopyPaste, Occlude, Recolour, build_transforms
+from facemask_rcnn.data.transforms import (
+    PRESETS,
+    CopyPaste,
+    FrameInstance,
+    Occlude,
+    Recolour,
+    build_transforms,
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +45,8 @@ def test_preset_is_reproducible_and_boxes_match_masks(records, preset):
     plain = MaskDataset(records, ["face_mask"], 128)
     for i, ((a_img, a_t), (b_img, b_t)) in enumerate(zip(first, second, strict=True)):
         assert torch.equal(a_img, b_img) and torch.equal(a_t["masks"], b_t["masks"])
-        assert a_t["masks"].max() <= 1  # padding and rotation never write other values
-        if len(a_t["masks"]):
+        if len(a_t["masks"]):  # a random crop may miss every mask: a negative sample
+            assert a_t["masks"].max() <= 1  # padding and rotation never write other values
             expected = masks_to_boxes(a_t["masks"]) + torch.tensor([0.0, 0.0, 1.0, 1.0])
             assert torch.equal(a_t["boxes"].as_subclass(torch.Tensor), expected)
         raw, _ = plain[i]
@@ -61,6 +68,55 @@ def test_recolour_changes_only_mask_pixels_and_keeps_shading():
     assert not torch.equal(out[:, inside], image[:, inside])
     fold, flat = out[:, 15:20, 12:38].float().mean(), out[:, 22:28, 12:38].float().mean()
     assert fold < flat  # the darker fold stays darker after recolouring
+
+
+def test_blotches_split_the_mask_into_shaded_colour_bands():
+    torch.manual_seed(5)
+    paint = torch.full((3, 40, 60), 80.0)
+    shade = torch.ones(40, 60)
+    shade[:, 30:] = 0.5  # the right half is in shadow
+    out = Recolour().blotches(paint, shade)
+    colours = {tuple(c) for c in out[:, :, :30].reshape(3, -1).T.tolist()}
+    assert 2 <= len(colours) <= 4  # the first band keeps the paint, others get new colours
+    kept = (out == paint).all(0)
+    assert 0.1 < kept.float().mean() < 0.6  # equal-area bands: the first holds 1/2 to 1/4
+    # the same band is half as bright in the shadow as in the light
+    left, right = out[:, :, 29], out[:, :, 30]
+    same = (left / shade[:, 29] - right / shade[:, 30]).abs().amax(0) < 1e-3
+    assert same.any() and torch.allclose(right[:, same], 0.5 * left[:, same])
+
+
+def test_frame_instance_window_follows_the_margins(monkeypatch):
+    frame = FrameInstance(100, otherwise=None)
+    margins = {"left": (0.5, 0.5), "right": (-0.1, -0.1), "top": (1.0, 1.0), "bottom": (0.2, 0.2)}
+    monkeypatch.setattr(frame, "MARGINS", margins)
+    # box 40 wide, 20 high at (50, 60): left 50-20, right 90-4, top 60-20, bottom 80+4
+    assert frame.window((50, 60, 90, 80), height=200, width=200) == (40, 30, 44, 56)
+    # near the border the window stops at the image
+    assert frame.window((5, 10, 45, 30), height=32, width=200) == (0, 0, 32, 41)
+
+
+def test_frame_instance_crops_around_a_mask_and_cuts_it_at_the_border(monkeypatch):
+    torch.manual_seed(6)
+    image, target = _sample()
+    margins = {"left": (0.1, 0.2), "right": (0.1, 0.2), "top": (0.5, 0.5), "bottom": (-0.2, -0.2)}
+    frame = FrameInstance(96, otherwise=lambda *a: pytest.fail("took the other crop"), p=1.0)
+    monkeypatch.setattr(frame, "MARGINS", margins)
+    out, new = frame(image, target)
+    assert max(out.shape[-2:]) == 96
+    assert out.shape[-2:] == new["masks"].shape[-2:]
+    framed = make_target(new["masks"], new["labels"], 0)
+    share = framed["masks"].float().flatten(1).mean(1).max()
+    assert share > 0.4  # one mask now fills a large part of the picture
+    big = framed["masks"][framed["masks"].flatten(1).sum(1).argmax()]
+    assert big[-1].any() and not big[0].any()  # cut by the bottom border, eyes' room above
+    assert set(framed["masks"].unique().tolist()) <= {0, 1}
+
+
+def test_frame_instance_otherwise_takes_the_other_crop():
+    image, target = _sample()
+    frame = FrameInstance(96, otherwise=lambda img, tgt: ("other", tgt), p=0.0)
+    assert frame(image, target)[0] == "other"
 
 
 def test_occlude_removes_covered_pixels_from_the_mask():

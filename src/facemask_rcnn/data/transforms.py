@@ -1,9 +1,11 @@
 """Named augmentation presets on ``torchvision.transforms.v2`` (boxes and masks move together).
 
-Besides the geometric and photometric transforms, two mask-aware ones teach the model that a
+Besides the geometric and photometric transforms, mask-aware ones teach the model that a
 face mask is a shape on a face, not a light-blue patch: ``Recolour`` repaints each mask region
-(dark, white, grey, saturated or patterned) keeping its shading, and ``Occlude`` covers part of
-a mask with a hand- or object-like blob and removes those pixels from the instance.
+(dark, white, grey, saturated, striped or printed) keeping its shading, ``Occlude`` covers part
+of a mask with a hand- or object-like blob and removes those pixels from the instance, and
+``FrameInstance`` crops tightly around one mask as a portrait or a face crop does, often
+cutting it at the border.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ class Recolour:
     """With probability ``p`` per instance, repaint the mask pixels with a new colour or pattern.
 
     The new colour is multiplied by the region's own normalised luminance, so folds, pleats and
-    shadows stay visible: dark, white, grey, saturated and striped masks from one light-blue one.
+    shadows stay visible: dark, white, grey, saturated, striped and printed masks from one
+    light-blue one.
     """
 
     def __init__(self, p: float = 0.5) -> None:
@@ -45,8 +48,8 @@ class Recolour:
             shade = luminance / luminance[mask].mean().clamp(min=1.0)
             colour = self._colour()
             paint = colour[:, None, None] * shade.clamp(0.3, 1.6)[None]
-            if _rand(0, 1) < 0.3:  # stripes or checks in a second colour
-                paint = self._pattern(paint, shade, mask)
+            if _rand(0, 1) < 0.4:  # stripes or a multi-colour print
+                paint = self._pattern(paint, shade)
             out[:, mask] = paint[:, mask].clamp(0, 255)
         return tv_tensors.wrap(out.to(image.dtype), like=image), target
 
@@ -59,16 +62,36 @@ class Recolour:
             return torch.full((3,), _rand(120, 245)) + torch.empty(3).uniform_(-8, 8)
         return torch.empty(3).uniform_(0, 255)  # any colour
 
-    def _pattern(
-        self, paint: torch.Tensor, shade: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
-        height, width = mask.shape
+    def _pattern(self, paint: torch.Tensor, shade: torch.Tensor) -> torch.Tensor:
+        """Stripes in a second colour, or a print of two to four colours; shading kept."""
+        make = self.stripes if _rand(0, 1) < 0.5 else self.blotches
+        return make(paint, shade.clamp(0.3, 1.6))
+
+    def stripes(self, paint: torch.Tensor, shade: torch.Tensor) -> torch.Tensor:
+        """``paint`` with every other band of a random period and angle in a second colour."""
+        height, width = shade.shape
         ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
         period = max(3.0, _rand(0.03, 0.12) * max(height, width))
         angle = _rand(0, math.pi)
         wave = torch.sin((xs * math.cos(angle) + ys * math.sin(angle)) * 2 * math.pi / period)
-        second = self._colour()[:, None, None] * shade.clamp(0.3, 1.6)[None]
-        return torch.where(wave[None] > 0, paint, second)
+        return torch.where(wave[None] > 0, paint, self._colour()[:, None, None] * shade[None])
+
+    def blotches(self, paint: torch.Tensor, shade: torch.Tensor) -> torch.Tensor:
+        """Blotches like camouflage or florals: a smooth random field cut into equal-area bands.
+
+        The first band keeps ``paint``; each other band gets its own colour times ``shade``.
+        """
+        height, width = shade.shape
+        cells = int(torch.randint(3, 16, (1,)))
+        field = torch.rand(1, 1, cells, cells)
+        field = torch.nn.functional.interpolate(field, size=(height, width), mode="bicubic")[0, 0]
+        colours = int(torch.randint(2, 5, (1,)))
+        band = torch.bucketize(
+            field, torch.quantile(field, torch.linspace(0, 1, colours + 1)[1:-1])
+        )
+        palette = torch.stack([self._colour() for _ in range(colours)])
+        printed = palette[band].permute(2, 0, 1) * shade[None]
+        return torch.where(band[None] == 0, paint, printed)
 
 
 class Occlude:
@@ -104,6 +127,59 @@ class Occlude:
         new_masks[:, blob] = 0
         target = {**target, "masks": tv_tensors.wrap(new_masks, like=masks)}
         return tv_tensors.wrap(out, like=image), target
+
+
+class FrameInstance:
+    """With probability ``p``, crop tightly around one instance; otherwise apply ``otherwise``.
+
+    Real face crops and portraits frame the mask large (about 40 % of the picture) with the eyes
+    above it and its edges often cut by the border; random crops of full-head photos rarely do.
+    Margins are drawn per side as a share of the mask's box (negative: the border cuts the mask),
+    and the crop is resized so its longer side is ``size``.
+    """
+
+    # (low, high) margin per side, in units of the box's width or height
+    MARGINS = {
+        "left": (-0.15, 0.35),
+        "right": (-0.15, 0.35),
+        "top": (0.1, 1.2),
+        "bottom": (-0.2, 0.3),
+    }
+
+    def __init__(self, size: int, otherwise: Callable[..., Any], p: float = 0.35) -> None:
+        self.size, self.otherwise, self.p = size, otherwise, p
+
+    def window(self, box: tuple[int, int, int, int], height: int, width: int) -> tuple[int, ...]:
+        """Crop (top, left, height, width) around ``box`` (x0, y0, x1, y1), inside the image."""
+        x0, y0, x1, y1 = box
+        w, h = x1 - x0, y1 - y0
+        m = {side: _rand(*limits) for side, limits in self.MARGINS.items()}
+        left = max(0, round(x0 - m["left"] * w))
+        right = min(width, round(x1 + m["right"] * w))
+        top = max(0, round(y0 - m["top"] * h))
+        bottom = min(height, round(y1 + m["bottom"] * h))
+        return top, left, max(1, bottom - top), max(1, right - left)
+
+    def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        masks = target["masks"]
+        if len(masks) == 0 or _rand(0, 1) >= self.p:
+            return self.otherwise(image, target)
+        k = int(torch.randint(len(masks), (1,)))
+        ys, xs = torch.nonzero(masks[k], as_tuple=True)
+        if len(ys) == 0:
+            return self.otherwise(image, target)
+        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        top, left, height, width = self.window(box, *image.shape[-2:])
+        scale = self.size / max(height, width)
+        size = [max(1, round(height * scale)), max(1, round(width * scale))]
+        crop = (top, left, height, width, size)
+        image = v2.functional.resized_crop(image, *crop, antialias=True)
+        target = {
+            **target,
+            "masks": v2.functional.resized_crop(masks, *crop),
+            "boxes": v2.functional.resized_crop(target["boxes"], *crop),
+        }
+        return image, target
 
 
 class CopyPaste:
@@ -196,8 +272,11 @@ def build_transforms(
                     ],
                     p=0.25,
                 ),
-                v2.RandomResizedCrop(
-                    image_size, scale=(0.25, 1.0), ratio=(0.75, 1.33), antialias=True
+                FrameInstance(
+                    image_size,
+                    otherwise=v2.RandomResizedCrop(
+                        image_size, scale=(0.25, 1.0), ratio=(0.75, 1.33), antialias=True
+                    ),
                 ),
                 v2.RandomApply([v2.RandomRotation(15)], p=0.4),
                 v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.5, hue=0.5),
