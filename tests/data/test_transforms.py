@@ -5,6 +5,7 @@ import pytest
 import torch
 from torchvision import tv_tensors
 from torchvision.ops import masks_to_boxes
+from torchvision.transforms import v2
 
 from facemask_rcnn.data import MaskDataset, load_records
 from facemask_rcnn.data.dataset import make_target
@@ -111,6 +112,13 @@ def test_frame_instance_crops_around_a_mask_and_cuts_it_at_the_border(monkeypatc
     big = framed["masks"][framed["masks"].flatten(1).sum(1).argmax()]
     assert big[-1].any() and not big[0].any()  # cut by the bottom border, eyes' room above
     assert set(framed["masks"].unique().tolist()) <= {0, 1}
+
+
+def test_strong_preset_frames_a_third_of_images_and_random_crops_the_rest():
+    steps = build_transforms("strong", 128).transforms
+    frames = [t for t in steps if isinstance(t, FrameInstance)]
+    assert len(frames) == 1 and frames[0].p == 0.35 and frames[0].size == 128
+    assert isinstance(frames[0].otherwise, v2.RandomResizedCrop)
 
 
 def test_frame_instance_otherwise_takes_the_other_crop():
