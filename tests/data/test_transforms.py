@@ -97,16 +97,6 @@ def test_frame_instance_window_follows_the_margins(monkeypatch):
     assert frame.window((5, 10, 45, 30), height=32, width=200) == (0, 0, 32, 41)
 
 
-def test_frame_instance_widens_a_small_mask_to_at_most_max_zoom(monkeypatch):
-    frame = FrameInstance(100, otherwise=None, max_zoom=5)
-    monkeypatch.setattr(frame, "MARGINS", dict.fromkeys(("left", "right", "top", "bottom"), (0, 0)))
-    # a 10 x 4 box would be enlarged 10x; the window doubles to 20 x 8 around its centre (105, 102)
-    assert frame.window((100, 100, 110, 104), height=200, width=200) == (98, 95, 8, 20)
-    # at the corner it shifts inside the image; a short image caps the height
-    assert frame.window((0, 2, 10, 6), height=200, width=200) == (0, 0, 8, 20)
-    assert frame.window((50, 0, 60, 4), height=6, width=200) == (0, 45, 6, 20)
-
-
 def test_frame_instance_crops_around_a_mask_and_cuts_it_at_the_border(monkeypatch):
     torch.manual_seed(6)
     image, target = _sample()

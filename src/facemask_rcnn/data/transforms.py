@@ -135,9 +135,7 @@ class FrameInstance:
     Real face crops and portraits frame the mask large (about 40 % of the picture) with the eyes
     above it and its edges often cut by the border; random crops of full-head photos rarely do.
     Margins are drawn per side as a share of the mask's box (negative: the border cuts the mask),
-    and the crop is resized so its longer side is ``size``. A small mask (a face in a crowd) is
-    enlarged at most ``max_zoom`` times: its window grows around it to keep its neighbours, at
-    about the scale tiled inference shows them (96-pixel tiles at 384 are 4x).
+    and the crop is resized so its longer side is ``size``.
     """
 
     # (low, high) margin per side, in units of the box's width or height
@@ -148,10 +146,8 @@ class FrameInstance:
         "bottom": (-0.2, 0.3),
     }
 
-    def __init__(
-        self, size: int, otherwise: Callable[..., Any], p: float = 0.35, max_zoom: float = 4.0
-    ) -> None:
-        self.size, self.otherwise, self.p, self.max_zoom = size, otherwise, p, max_zoom
+    def __init__(self, size: int, otherwise: Callable[..., Any], p: float = 0.35) -> None:
+        self.size, self.otherwise, self.p = size, otherwise, p
 
     def window(self, box: tuple[int, int, int, int], height: int, width: int) -> tuple[int, ...]:
         """Crop (top, left, height, width) around ``box`` (x0, y0, x1, y1), inside the image."""
@@ -162,14 +158,7 @@ class FrameInstance:
         right = min(width, round(x1 + m["right"] * w))
         top = max(0, round(y0 - m["top"] * h))
         bottom = min(height, round(y1 + m["bottom"] * h))
-        rows, cols = max(1, bottom - top), max(1, right - left)
-        grow = self.size / self.max_zoom / max(rows, cols)
-        if grow > 1:  # too small to blow up to ``size``: widen around the centre, inside the image
-            centre_y, centre_x = top + rows / 2, left + cols / 2
-            rows, cols = min(height, round(rows * grow)), min(width, round(cols * grow))
-            top = min(max(0, round(centre_y - rows / 2)), height - rows)
-            left = min(max(0, round(centre_x - cols / 2)), width - cols)
-        return top, left, rows, cols
+        return top, left, max(1, bottom - top), max(1, right - left)
 
     def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         masks = target["masks"]
