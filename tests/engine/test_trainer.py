@@ -199,7 +199,7 @@ def test_run_folder_is_never_reused_and_empty_data_is_a_clear_error(data, tmp_pa
     assert "error:" in capsys.readouterr().err
 
 
-def test_stage_option_runs_one_stage_and_weights_last_continues(data, tmp_path, monkeypatch):
+def test_stage_option_runs_one_stage_from_last_or_a_checkpoint(data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sets = [a for o in TINY for a in ("--set", o)]
     sets += ["--set", "schedule=[{layers: heads, epochs: 1, lr: 0.01}, {layers: all, epochs: 1}]"]
@@ -208,6 +208,13 @@ def test_stage_option_runs_one_stage_and_weights_last_continues(data, tmp_path, 
                  "--out", "runs/a", *sets]) == 0  # fmt: skip
     rows = read_metrics(tmp_path / "runs" / "a" / "metrics.csv")
     assert [r["layers"] for r in rows] == ["all"]
+    # the bootstrapping round trip: fine-tune a checkpoint on two datasets within a budget
+    best = str(tmp_path / "runs" / "h" / "best.pt")
+    tune = ["--weights", best, "--stage", "all", "--time-budget", "5", "--out", "runs/t"]
+    assert main(["train", "--data", str(data), "--data", str(data), *tune, *sets]) == 0
+    tuned = read_metrics(tmp_path / "runs" / "t" / "metrics.csv")
+    assert [r["layers"] for r in tuned] == ["all"]
+    assert int(tuned[0]["images"]) == 2 * int(rows[0]["images"])
 
 
 def _free_port():
