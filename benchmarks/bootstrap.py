@@ -29,6 +29,9 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.5, help="share of bare faces occluded")
     parser.add_argument("--scale", type=float, default=2.5, help="face crop / face size")
     parser.add_argument("--min-score", type=float, default=0.5)
+    parser.add_argument(
+        "--prior-below", type=float, default=0.0, help="faces narrower (px): shape prior if missed"
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -36,7 +39,9 @@ def main() -> None:
     held_back = held_back_scenes()
     faces = {path: boxes for path, boxes in faces.items() if path not in held_back}
     predictor = Predictor.from_checkpoint(args.weights, args.min_score)
-    pseudo = pseudo_label(predictor, faces, f"{args.out}/pseudo", args.scale)
+    pseudo = pseudo_label(
+        predictor, faces, f"{args.out}/pseudo", args.scale, prior_below=args.prior_below
+    )
     labels, _ = load_records(pseudo["folder"])
     occluded = occlude_faces(faces, f"{args.out}/dataset", 0, args.share, labels)
     line = {
@@ -44,8 +49,11 @@ def main() -> None:
         "scale": args.scale,
         "min_score": args.min_score,
         "share": args.share,
+        "prior_below": args.prior_below,
         "scene_images": len(faces),
-        "pseudo": {k: pseudo[k] for k in ("images", "masked_faces", "masks", "complete_images")},
+        "pseudo": {
+            k: pseudo[k] for k in ("images", "masked_faces", "masks", "priors", "complete_images")
+        },
         "dataset": {k: occluded[k] for k in ("images", "occluders", "skipped_masked")},
         "dataset_folder": str(occluded["folder"]),
         "minutes": round((time.perf_counter() - started) / 60, 2),

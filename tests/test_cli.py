@@ -103,6 +103,13 @@ def test_bootstrap_commands_write_datasets_that_train_reads(trained, tmp_path, c
     assert "of 1 masked face(s) got a mask" in out and "review_via.json" in out
     review, _ = load_records(tmp_path / "ps" / "review_via.json")
     assert [r.path.name for r in review] == ["b.jpg"]
+    prior = f"bootstrap pseudo {faces} --weights {checkpoint} --min-score 1.01 --prior-below 41"
+    assert main(f"{prior} --out {tmp_path / 'pr'}".split()) == 0  # no mask is that confident
+    out = capsys.readouterr().out
+    assert "1 of 1 masked face(s) got a mask (100%, 1 of them the shape prior)" in out
+    records, _ = load_records(tmp_path / "pr")
+    assert [r.path.name for r in records] == ["b.jpg"]
+    assert records[0].instances[0].attributes["source"] == "prior"
     missing = f"bootstrap occlude --faces {tmp_path / 'none.json'} --out {tmp_path / 'x'}"
     assert main(missing.split()) == 2
     assert "none.json: no such face-box file" in capsys.readouterr().err

@@ -212,13 +212,14 @@ def cmd_bootstrap_pseudo(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     predictor = Predictor.from_checkpoint(args.weights, args.min_score)
-    result = pseudo_label(predictor, faces, args.out, args.scale)
+    result = pseudo_label(predictor, faces, args.out, args.scale, prior_below=args.prior_below)
     for problem in result["problems"]:
         print(f"error: {problem}", file=sys.stderr)
     share = result["masks"] / max(1, result["masked_faces"])
+    priors = f", {result['priors']} of them the shape prior" if args.prior_below else ""
     print(
-        f"{result['masks']} of {result['masked_faces']} masked face(s) got a mask ({share:.0%}) "
-        f"on {result['images']} image(s); {result['complete_images']} image(s) complete"
+        f"{result['masks']} of {result['masked_faces']} masked face(s) got a mask ({share:.0%}"
+        f"{priors}) on {result['images']} image(s); {result['complete_images']} image(s) complete"
     )
     folder = result["folder"]
     print(f"correct in VIA: {folder / 'review_via.json'}")
@@ -490,6 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
     pseudo.add_argument("--min-score", type=float, help="keep masks at least this confident")
     pseudo.add_argument(
         "--scale", type=float, default=2.5, help="face crop side / face size (default 2.5)"
+    )
+    pseudo.add_argument(
+        "--prior-below",
+        type=float,
+        default=0.0,
+        metavar="PX",
+        help="masked faces narrower than PX pixels that get no mask get an ellipse over the "
+        "lower face instead (default 0: off)",
     )
     pseudo.set_defaults(func=cmd_bootstrap_pseudo)
 

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from facemask_rcnn.bootstrap import pseudo_label
-from facemask_rcnn.bootstrap.pseudo import crop_around, face_mask, paste_crop_mask
+from facemask_rcnn.bootstrap.pseudo import crop_around, face_mask, paste_crop_mask, prior_mask
 from facemask_rcnn.data import load_records
 from facemask_rcnn.data.faceboxes import FaceBox
 
@@ -69,6 +69,52 @@ def test_pseudo_label_writes_review_and_training_projects(bright_predictor, tmp_
     expected = np.zeros((60, 80), np.uint8)
     expected[26:32, 12:20] = 1
     assert (mask == expected).mean() > 0.99  # traced polygon of the pasted mask
+
+
+def test_prior_mask_is_an_ellipse_over_the_lower_face():
+    mask = prior_mask((10, 20, 30, 40), 60, 80)  # 20 px face: rows 27-39, columns 12-27
+    rows, cols = np.nonzero(mask)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (27, 39, 12, 27)
+    assert mask[33, 12:28].all() and not mask[33, 11] and not mask[33, 28]  # the widest row
+    assert mask.sum() == pytest.approx(np.pi * 8 * 6.5, rel=0.1)  # semi-axes 8 and 6.5 px
+    assert np.array_equal(mask[:, :20], mask[:, 20:40][:, ::-1])  # symmetric about the centre
+
+
+def test_prior_mask_at_borders_and_for_tiny_or_outside_faces():
+    edge = prior_mask((-10, 50, 10, 70), 60, 80)  # cut by the left and bottom edges
+    whole = prior_mask((10, 50, 30, 70), 80, 100)  # the same face 20 px right, in a larger image
+    assert edge.any() and np.array_equal(edge, whole[:60, 20:])
+    tiny = prior_mask((5.2, 5.2, 6.0, 6.0), 60, 80)
+    assert np.argwhere(tiny).tolist() == [[5, 5]]  # at least the centre pixel
+    assert not prior_mask((90, 70, 100, 80), 60, 80).any()
+
+
+def test_small_faces_the_model_misses_get_the_prior_and_complete_the_image(
+    bright_predictor, tmp_path
+):
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[26:32, 12:20] = 255  # a mask the model finds on the first face
+    Image.fromarray(image).save(tmp_path / "crowd.png")
+    found, small, large = (10, 20, 22, 32), (50, 5, 62, 17), (40, 30, 70, 60)
+    faces = {
+        tmp_path / "crowd.png": [
+            FaceBox(found, "with_mask"),
+            FaceBox(small, "mask_weared_incorrect"),
+        ]
+    }
+    result = pseudo_label(bright_predictor(), faces, tmp_path / "one", prior_below=16)
+    assert (result["masks"], result["priors"], result["complete_images"]) == (2, 1, 1)
+    (record,) = load_records(result["folder"])[0]
+    model, prior = record.instances
+    assert model.attributes["source"] == "pseudo" and prior.attributes["source"] == "prior"
+    assert prior.attributes["face"] == "mask_weared_incorrect"
+    expected = prior_mask(small, 60, 80)
+    assert (prior.to_mask(60, 80).astype(bool) == expected).mean() > 0.99
+    faces[tmp_path / "crowd.png"].append(FaceBox(large, "with_mask"))  # 30 px: no prior
+    result = pseudo_label(bright_predictor(), faces, tmp_path / "two", prior_below=16)
+    assert (result["masks"], result["priors"], result["complete_images"]) == (2, 1, 0)
+    off = pseudo_label(bright_predictor(), faces, tmp_path / "three")
+    assert (off["masks"], off["priors"]) == (1, 0)
 
 
 def test_a_crop_smaller_than_the_face_is_a_clear_error(bright_predictor, tmp_path):

@@ -2,7 +2,9 @@
 
 Small faces (median ~21 px in crowd photos) are cropped with context and upsampled to the
 model's input size, where it sees them as it saw its training faces; the chosen mask is pasted
-back into full-image coordinates and clipped to the (slightly grown) face box.
+back into full-image coordinates and clipped to the (slightly grown) face box. Faces too small
+for the model can get a shape prior instead (an ellipse over the lower face), so that crowd
+photos full of tiny masked faces still make complete training images.
 """
 
 from __future__ import annotations
@@ -87,12 +89,43 @@ def face_mask(
     return full, float(prediction.scores[best])
 
 
+def prior_mask(
+    box: tuple[float, float, float, float],
+    height: int,
+    width: int,
+    top: float = 0.35,
+    side: float = 0.1,
+) -> np.ndarray:
+    """Where a worn mask lies on a face too small to outline: an ellipse from ``top`` of the face
+    height down to the chin, ``side`` of its width in from each side (bool, height x width).
+
+    The defaults follow the model's own pseudo-masks on crowd faces (top edge at ~35 % of the
+    face height, ~40 % of the face box). A face of a pixel or two gets at least its centre pixel.
+    """
+    x0, y0, x1, y1 = box
+    left, right = x0 + side * (x1 - x0), x1 - side * (x1 - x0)
+    upper = y0 + top * (y1 - y0)
+    cx, cy = (left + right) / 2, (upper + y1) / 2
+    rx, ry = max((right - left) / 2, 0.5), max((y1 - upper) / 2, 0.5)
+    mask = np.zeros((height, width), dtype=bool)
+    rows = np.arange(max(0, int(np.floor(upper))), min(height, int(np.ceil(y1))))
+    cols = np.arange(max(0, int(np.floor(left))), min(width, int(np.ceil(right))))
+    if not len(rows) or not len(cols):
+        return mask  # the face lies outside the image
+    inside = ((cols[None, :] + 0.5 - cx) / rx) ** 2 + ((rows[:, None] + 0.5 - cy) / ry) ** 2 <= 1
+    if not inside.any():
+        inside[np.abs(rows + 0.5 - cy).argmin(), np.abs(cols + 0.5 - cx).argmin()] = True
+    mask[np.ix_(rows, cols)] = inside
+    return mask
+
+
 def pseudo_label(
     predictor: Predictor,
     faces: Faces,
     out: str | Path,
     scale: float = 2.5,
     label: str = "face_mask",
+    prior_below: float = 0.0,
 ) -> dict[str, Any]:
     """Pseudo-label the masked faces of every image that has any; write the two projects.
 
@@ -100,14 +133,15 @@ def pseudo_label(
     ``review_via.json`` (VIA 2.x, every image, for a person to correct and save as the training
     file) and ``via_region_data.json`` (the training dataset: only images where every masked
     face got a mask, since a missed mask would be learned as background). Masks scoring below
-    ``predictor.min_score`` are not kept.
+    ``predictor.min_score`` are not kept. Masked faces narrower than ``prior_below`` pixels
+    that the model leaves without a mask get :func:`prior_mask` (attribute ``source: prior``).
     """
     if scale < 1:
         raise ValueError(f"scale: {scale} is below 1; the crop must hold the whole face")
     folder = output_folder(out)
     review: list[ImageRecord] = []
     complete: list[ImageRecord] = []
-    counts = {"images": 0, "masked_faces": 0, "masks": 0, "complete_images": 0}
+    counts = {"images": 0, "masked_faces": 0, "masks": 0, "priors": 0, "complete_images": 0}
     problems: list[str] = []
     for path, boxes in faces.items():
         masked = [face for face in boxes if face.masked]
@@ -122,9 +156,15 @@ def pseudo_label(
         instances = []
         for face in masked:
             found = face_mask(predictor, image, face.box, scale)
+            source = "pseudo"
+            if found is None and face.box[2] - face.box[0] < prior_below:
+                prior = prior_mask(face.box, height, width)
+                if prior.any():
+                    found, source = (prior, None), "prior"
+                    counts["priors"] += 1
             if found is not None:
                 mask, score = found
-                attributes = {"face": face.label, "source": "pseudo"}
+                attributes = {"face": face.label, "source": source}
                 instances.append(
                     Instance(label, rle=mask_to_rle(mask), score=score, attributes=attributes)
                 )
