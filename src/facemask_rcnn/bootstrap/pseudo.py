@@ -155,7 +155,9 @@ def pseudo_label(
         height, width = image.shape[:2]
         instances = []
         for face in masked:
-            found = face_mask(predictor, image, face.box, scale)
+            found: tuple[np.ndarray, float | None] | None = face_mask(
+                predictor, image, face.box, scale
+            )
             source = "pseudo"
             if found is None and face.box[2] - face.box[0] < prior_below:
                 prior = prior_mask(face.box, height, width)
