@@ -42,3 +42,27 @@ def test_collate_keeps_lists(tmp_path):
     dataset = MaskDataset([_record(tmp_path)] * 2, ["face_mask"], image_size=64)
     images, targets = collate([dataset[0], dataset[1]])
     assert len(images) == 2 and len(targets) == 2
+
+
+def test_shape_priors_are_marked_and_never_a_paste_source(tmp_path):
+    record = _record(tmp_path)
+    ellipse = np.array([[100, 40], [140, 20], [180, 40], [140, 60]], float)
+    record.instances.append(Instance("face_mask", [ellipse], attributes={"source": "prior"}))
+    dataset = MaskDataset([record], ["face_mask"], image_size=100)
+    _, masks, labels, outlined = dataset.load(0)
+    assert outlined.tolist() == [True, False] and len(masks) == 2
+    _, target = dataset[0]
+    assert target["outlined"].tolist() == [True, False]
+    _, pasteable, pasteable_labels = dataset.paste_source()
+    assert len(pasteable) == 1 and pasteable[0].sum() == 400 and pasteable_labels.tolist() == [1]
+
+
+def test_strong_augmentation_keeps_the_prior_flags_with_their_masks(tmp_path):
+    record = _record(tmp_path)
+    ellipse = np.array([[100, 40], [140, 20], [180, 40], [140, 60]], float)
+    record.instances.append(Instance("face_mask", [ellipse], attributes={"source": "prior"}))
+    dataset = MaskDataset([record], ["face_mask"], image_size=100, augment="strong")
+    for seed in range(10):
+        torch.manual_seed(seed)
+        _, target = dataset[0]
+        assert len(target["outlined"]) == len(target["masks"]) == len(target["labels"])

@@ -114,6 +114,26 @@ def test_frame_instance_crops_around_a_mask_and_cuts_it_at_the_border(monkeypatc
     assert set(framed["masks"].unique().tolist()) <= {0, 1}
 
 
+def test_frame_instance_never_frames_a_shape_prior():
+    image, target = _sample()
+    target["outlined"] = torch.tensor([False, True])
+    frame = FrameInstance(96, otherwise=lambda *a: pytest.fail("took the other crop"), p=1.0)
+    for seed in range(8):
+        torch.manual_seed(seed)
+        _, new = frame(image, target)
+        framed = make_target(new["masks"], new["labels"], 0)
+        # the outlined mask (rows 40-60) is the one enlarged; the prior above it is cut away
+        assert framed["masks"].flatten(1).sum(1).max() > 20 * 30 * 2
+        assert new["masks"][0].sum() < new["masks"][1].sum()
+
+
+def test_frame_instance_with_only_priors_takes_the_other_crop():
+    image, target = _sample()
+    target["outlined"] = torch.tensor([False, False])
+    frame = FrameInstance(96, otherwise=lambda img, tgt: ("other", tgt), p=1.0)
+    assert frame(image, target)[0] == "other"
+
+
 def test_strong_preset_frames_a_third_of_images_and_random_crops_the_rest():
     steps = build_transforms("strong", 128).transforms
     frames = [t for t in steps if isinstance(t, FrameInstance)]
@@ -147,6 +167,7 @@ def test_copy_paste_adds_one_instance_that_occludes_others():
     pasted = new["masks"][2].bool()
     assert pasted.sum() > 0 and (out[:, pasted] == 200).all()
     assert not (new["masks"][:2].bool() & pasted).any()
+    assert new["outlined"].tolist() == [True, True, True]
 
 
 def test_unknown_preset_is_an_error():

@@ -39,6 +39,11 @@ class Instance:
         rles = mask_utils.frPyObjects(flat, height, width)
         return mask_utils.decode(mask_utils.merge(rles))
 
+    @property
+    def is_prior(self) -> bool:
+        """A placeholder shape (``bootstrap pseudo --prior-below``), not an outline of the mask."""
+        return self.attributes.get("source") == "prior"
+
     def box(self) -> tuple[float, float, float, float]:
         """Tight box (x0, y0, x1, y1) in source pixels."""
         if self.rle is not None:

@@ -135,7 +135,8 @@ class FrameInstance:
     Real face crops and portraits frame the mask large (about 40 % of the picture) with the eyes
     above it and its edges often cut by the border; random crops of full-head photos rarely do.
     Margins are drawn per side as a share of the mask's box (negative: the border cuts the mask),
-    and the crop is resized so its longer side is ``size``.
+    and the crop is resized so its longer side is ``size``. Only instances marked
+    ``outlined`` in the target (all, if it has no such key) are chosen: never a shape prior.
     """
 
     # (low, high) margin per side, in units of the box's width or height
@@ -162,9 +163,10 @@ class FrameInstance:
 
     def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         masks = target["masks"]
-        if len(masks) == 0 or _rand(0, 1) >= self.p:
+        outlined = torch.nonzero(target.get("outlined", torch.ones(len(masks), dtype=torch.bool)))
+        if len(outlined) == 0 or _rand(0, 1) >= self.p:
             return self.otherwise(image, target)
-        k = int(torch.randint(len(masks), (1,)))
+        k = int(outlined[int(torch.randint(len(outlined), (1,)))])
         ys, xs = torch.nonzero(masks[k], as_tuple=True)
         if len(ys) == 0:
             return self.otherwise(image, target)
@@ -223,6 +225,8 @@ class CopyPaste:
         masks = torch.cat([masks, pasted[None].to(masks.dtype)])
         labels = torch.cat([target["labels"], torch.as_tensor([int(src_labels[k])])])
         target = {**target, "masks": tv_tensors.Mask(masks), "labels": labels}
+        if "outlined" in target:
+            target["outlined"] = torch.cat([target["outlined"], torch.ones(1, dtype=torch.bool)])
         return tv_tensors.wrap(out, like=image), target
 
 
