@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/speed.py [--runs 15] [--detections 5] [--set key=value ...]
 
 In one process, same input image, size and detection settings for all, timed alternately
-(``ours`` is the model as ``Predictor`` runs it, BatchNorm folded; ``ours_unfolded`` as built;
-R50-FPN as torchvision ships it and folded alike):
+(``ours`` is the model as ``Predictor`` runs it on a CPU, BatchNorm folded and linear layers in
+int8; ``ours_float`` folded only; ``ours_unfolded`` as built; R50-FPN as torchvision ships it
+and folded and quantised alike):
 median latency, ratios, forward GFLOPs (torch.utils.flop_counter), and the peak memory of
 training the default model at batch 2 (a child process's max RSS). Prints one JSON line.
 The models are untrained, so every model is made to return exactly ``--detections``
@@ -71,7 +72,9 @@ def main() -> None:
     config = load_config(overrides=args.set + fixed)
     size = config.image_size
     eager = build_model(config).eval()
-    ours = for_inference(copy.deepcopy(eager))  # what Predictor.from_checkpoint runs
+    int8 = config.int8_box_head
+    ours = for_inference(copy.deepcopy(eager), int8_linear=int8)  # as Predictor runs it on CPU
+    ours_float = for_inference(copy.deepcopy(eager))  # folded, linear layers in float
     reference = maskrcnn_resnet50_fpn(
         weights=None,
         weights_backbone=None,
@@ -84,7 +87,7 @@ def main() -> None:
         box_nms_thresh=config.detection_nms_threshold,
         box_detections_per_img=config.max_detections,
     ).eval()
-    reference_folded = for_inference(copy.deepcopy(reference))  # the same treatment as ours
+    reference_folded = for_inference(copy.deepcopy(reference), int8_linear=int8)  # as ours
     scene, _ = render_scene(np.random.default_rng(0), size)
     image = torch.from_numpy(np.array(scene)).permute(2, 0, 1).float() / 255
     folder = Path(tempfile.mkdtemp())
@@ -92,6 +95,7 @@ def main() -> None:
     onnx = OnnxEngine(export(folder / "ours.pt", "onnx", folder / "ours.onnx", min_score=0.0))
     runners = {
         "ours": lambda: ours([image]),
+        "ours_float": lambda: ours_float([image]),
         "ours_unfolded": lambda: eager([image]),
         "ours_onnxruntime": lambda: onnx(image),
         "torchvision_r50": lambda: reference([image]),
@@ -123,8 +127,9 @@ def main() -> None:
         "speedup_vs_r50": round(median["torchvision_r50"] / median["ours"], 2),
         "speedup_vs_r50_folded": round(median["torchvision_r50_folded"] / median["ours"], 2),
         "onnxruntime_vs_pytorch": round(median["ours"] / median["ours_onnxruntime"], 2),
+        "int8_vs_float": round(median["ours_float"] / median["ours"], 2),
         "gflops": {
-            "ours": round(gflops(ours, image), 2),
+            "ours": round(gflops(ours_float, image), 2),  # int8 ops are not counted
             "torchvision_r50": round(gflops(reference, image), 2),
         },
         "train_peak_rss_mb_batch2": round(peak, 0),

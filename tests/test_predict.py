@@ -43,7 +43,7 @@ def test_checkpoint_predictor_folds_batchnorm_and_keeps_the_detections(trained):
     reference = build_model(config_from_dict(saved["config"]), weights="none")
     reference.load_state_dict(saved["model"])
     reference.eval().roi_heads.score_thresh = 0.0
-    predictor = Predictor.from_checkpoint(checkpoint, min_score=0.0)
+    predictor = Predictor.from_checkpoint(checkpoint, 0.0, overrides=["int8_box_head=false"])
     model = predictor.engine.model
     assert not any(hasattr(m, "running_var") for m in model.modules())
     image = torch.rand(3, 80, 96, generator=torch.Generator().manual_seed(0))
@@ -53,6 +53,24 @@ def test_checkpoint_predictor_folds_batchnorm_and_keeps_the_detections(trained):
     assert len(expected["scores"]) > 0
     torch.testing.assert_close(found["scores"], expected["scores"], rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(found["boxes"], expected["boxes"], rtol=1e-3, atol=1e-2)
+
+
+def test_int8_box_head_keeps_the_detections(trained):
+    checkpoint, data = trained
+    int8 = Predictor.from_checkpoint(checkpoint, min_score=0.05)
+    float32 = Predictor.from_checkpoint(checkpoint, 0.05, overrides=["int8_box_head=false"])
+    linear = [type(m) for m in int8.engine.model.roi_heads.box_head.modules()]
+    assert torch.ao.nn.quantized.dynamic.Linear in linear and torch.nn.Linear not in linear
+    found = 0
+    for path in sorted(data.glob("*/*.jpg"))[:5]:
+        a, b = float32.predict(path), int8.predict(path)
+        assert a.labels == b.labels
+        found += len(a.labels)
+        if a.labels:  # int8 rounding moves scores by thousandths, not detections
+            assert np.abs(a.scores - b.scores).max() <= 0.02
+            assert np.abs(a.boxes - b.boxes).max() <= 1.0
+            assert mask_ious(a.masks, b.masks).diagonal().min() >= 0.9
+    assert found > 0
 
 
 def test_checkpoint_overrides_change_inference_settings_only(trained, tmp_path):

@@ -74,6 +74,7 @@ class Config:
     # ^ Matterport's crop_and_resize samples 1
     box_head_size: int = 1024  # FPN_CLASSIF_FC_LAYERS_SIZE: width of the two box-head FC layers
     mask_head_channels: int = 128  # channels of the four mask-head convolutions (Matterport: 256)
+    int8_box_head: bool = True  # CPU inference: box-head FC layers in int8 (dynamic quantisation)
     loss_weights: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(LOSS_NAMES, 1.0)
     )  # LOSS_WEIGHTS

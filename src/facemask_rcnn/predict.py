@@ -66,11 +66,16 @@ class Prediction:
         return ImageRecord(Path(path), width, height, instances, "prediction")
 
 
+def resolve_device(device: str | None) -> torch.device:
+    """``device``, or CUDA when there is one, else the CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
 class TorchEngine:
     """The PyTorch model as an engine: a float (3, H, W) image in, one detections dict out."""
 
     def __init__(self, model: torch.nn.Module, device: str | None = None) -> None:
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
 
     @torch.no_grad()
@@ -140,7 +145,9 @@ class Predictor:
         config = saved_config({**checkpoint["config"], **parse_overrides(overrides or [])})
         model = build_model(config, weights="none")
         model.load_state_dict(checkpoint["model"])
-        return cls(TorchEngine(for_inference(model), device), config, min_score, size, tile)
+        int8 = config.int8_box_head and resolve_device(device).type == "cpu"
+        model = for_inference(model, int8_linear=int8)
+        return cls(TorchEngine(model, device), config, min_score, size, tile)
 
     def predict(self, image: Image.Image | np.ndarray | str | Path) -> Prediction:
         """Instances in one RGB image (PIL, HWC uint8 array, or a file path)."""
