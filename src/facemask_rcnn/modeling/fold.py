@@ -10,6 +10,8 @@ time with the same detections to within 0.002 in score. Do not train the rewritt
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -59,5 +61,9 @@ def for_inference(model: nn.Module, int8_linear: bool = False) -> nn.Module:
     fold_batchnorm(model.eval())
     model = model.to(memory_format=torch.channels_last)
     if int8_linear:
-        torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
+        with warnings.catch_warnings():  # deprecated for torchao, but in every torch we admit
+            warnings.filterwarnings("ignore", r"torch\.(ao\.quantization|quantize_per_tensor)")
+            torch.ao.quantization.quantize_dynamic(
+                model, {nn.Linear}, dtype=torch.qint8, inplace=True
+            )
     return model
