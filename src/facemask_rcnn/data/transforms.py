@@ -163,10 +163,11 @@ class FrameInstance:
 
     def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         masks = target["masks"]
-        outlined = torch.nonzero(target.get("outlined", torch.ones(len(masks), dtype=torch.bool)))
-        if len(outlined) == 0 or _rand(0, 1) >= self.p:
+        outlined = target.get("outlined")
+        choices = torch.arange(len(masks)) if outlined is None else torch.nonzero(outlined)[:, 0]
+        if len(choices) == 0 or _rand(0, 1) >= self.p:
             return self.otherwise(image, target)
-        k = int(outlined[int(torch.randint(len(outlined), (1,)))])
+        k = int(choices[int(torch.randint(len(choices), (1,)))])
         ys, xs = torch.nonzero(masks[k], as_tuple=True)
         if len(ys) == 0:
             return self.otherwise(image, target)
