@@ -80,10 +80,27 @@ def test_checkpoint_overrides_change_inference_settings_only(trained, tmp_path):
     predictor = Predictor.from_checkpoint(checkpoint, overrides=["rpn_post_nms_test=7"])
     assert predictor.config.rpn_post_nms_test == 7
     assert predictor.engine.model.rpn._post_nms_top_n["testing"] == 7
-    with pytest.raises(RuntimeError, match="size mismatch"):
+    with pytest.raises(ValueError, match="box_head_size=16 changes the model's layers"):
         Predictor.from_checkpoint(checkpoint, overrides=["box_head_size=16"])
     with pytest.raises(ValueError, match="exported graph"):
         Predictor.from_checkpoint(tmp_path / "model.onnx", overrides=["rpn_post_nms_test=7"])
+
+
+def test_cli_set_reaches_the_predictor_and_rejects_layer_changes(trained, tmp_path, capsys):
+    checkpoint, data = trained
+    image = str(sorted((data / "val").glob("*.jpg"))[0])
+    out = tmp_path / "p"
+    args = ["predict", image, "--weights", str(checkpoint), "--min-score", "0"]
+    assert main([*args, "--out", str(out)]) == 0
+    every = json.loads((out / "predictions.json").read_text())
+    args += ["--set", "int8_box_head=false"]
+    assert main([*args, "--out", str(tmp_path / "f"), "--set", "max_detections=1"]) == 0
+    first = json.loads((tmp_path / "f" / "predictions.json").read_text())
+    assert len(every) > 1 and len(first) == 1
+    capsys.readouterr()
+    assert main([*args, "--set", "box_head_size=16", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "box_head_size=16" in err and "\n" not in err
 
 
 def test_predict_folder_with_a_corrupt_file_writes_the_rest(trained, tmp_path, capsys):

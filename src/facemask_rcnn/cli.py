@@ -164,12 +164,25 @@ def _predictor(args: argparse.Namespace):  # noqa: ANN202 - a Predictor
     from .predict import Predictor
 
     onnx = Path(args.weights).suffix == ".onnx"
-    if args.engine and (args.engine == "onnx") != onnx:
+    engine = getattr(args, "engine", None)
+    if engine and (engine == "onnx") != onnx:
         raise ConfigError(
-            f"--engine {args.engine} needs {'a .onnx file' if not onnx else 'a .pt checkpoint'}"
+            f"--engine {engine} needs {'a .onnx file' if not onnx else 'a .pt checkpoint'}"
         )
     size, tile = getattr(args, "size", None), getattr(args, "tile", None)
-    return Predictor.from_checkpoint(args.weights, args.min_score, size=size, tile=tile)
+    return Predictor.from_checkpoint(
+        args.weights, args.min_score, size=size, tile=tile, overrides=args.set
+    )
+
+
+def _add_inference_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="inference setting of the checkpoint's config, e.g. int8_box_head=false",
+    )
 
 
 def _add_small_face_args(parser: argparse.ArgumentParser) -> None:
@@ -206,12 +219,11 @@ def cmd_bootstrap_occlude(args: argparse.Namespace) -> int:
 def cmd_bootstrap_pseudo(args: argparse.Namespace) -> int:
     from .bootstrap import pseudo_label
     from .data.faceboxes import read_faces
-    from .predict import Predictor
 
     faces, problems = read_faces(args.faces, args.images)
     for problem in problems:
         print(problem, file=sys.stderr)
-    predictor = Predictor.from_checkpoint(args.weights, args.min_score)
+    predictor = _predictor(args)
     result = pseudo_label(predictor, faces, args.out, args.scale, prior_below=args.prior_below)
     for problem in result["problems"]:
         print(f"error: {problem}", file=sys.stderr)
@@ -290,10 +302,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     import uvicorn
 
-    from .predict import Predictor
     from .serve import create_app
 
-    predictor = Predictor.from_checkpoint(args.weights, args.min_score)
+    predictor = _predictor(args)
     app = create_app(predictor, args.max_upload_mb, keep=args.keep, ttl=args.ttl_minutes * 60)
     print(f"serving {args.weights} on http://{args.host}:{args.port}/  (API docs at /docs)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
@@ -419,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--min-score", type=float, help="override the config's min confidence")
     evaluate.add_argument("--engine", choices=("torch", "onnx"), help="default: by file suffix")
     _add_small_face_args(evaluate)
+    _add_inference_args(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = sub(commands, "predict", "predict", "segment masks in images and videos")
@@ -430,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--every", type=int, default=1, help="videos: every Nth frame")
     predict.add_argument("--via-out", help="also write a VIA 2.x project for correction")
     _add_small_face_args(predict)
+    _add_inference_args(predict)
     predict.set_defaults(func=cmd_predict)
 
     export = sub(commands, "export", "export", "export a checkpoint to ONNX or TorchScript")
@@ -447,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=float, default=10.0)
     serve.add_argument("--keep", type=int, default=200, help="overlays kept (newest first)")
     serve.add_argument("--ttl-minutes", type=float, default=60.0, help="overlays expire after")
+    _add_inference_args(serve)
     serve.set_defaults(func=cmd_serve)
 
     demo = sub(commands, "demo", "demo", "synthesise data, train briefly, evaluate, predict")
@@ -500,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="masked faces narrower than PX pixels that get no mask get an ellipse over the "
         "lower face instead (default 0: off)",
     )
+    _add_inference_args(pseudo)
     pseudo.set_defaults(func=cmd_bootstrap_pseudo)
 
     synth = sub(commands, "synth", "synth", "render the embedded default dataset (people in masks)")

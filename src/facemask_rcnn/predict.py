@@ -144,7 +144,15 @@ class Predictor:
             raise ValueError(f"{path}: a bare state dict has no config; use a training checkpoint")
         config = saved_config({**checkpoint["config"], **parse_overrides(overrides or [])})
         model = build_model(config, weights="none")
-        model.load_state_dict(checkpoint["model"])
+        try:
+            model.load_state_dict(checkpoint["model"])
+        except RuntimeError as err:
+            if not overrides:
+                raise
+            raise ValueError(
+                f"{path}: {' '.join(overrides)} changes the model's layers; only inference "
+                f"settings (thresholds, proposal counts, int8_box_head) can be overridden"
+            ) from err
         int8 = config.int8_box_head and resolve_device(device).type == "cpu"
         model = for_inference(model, int8_linear=int8)
         return cls(TorchEngine(model, device), config, min_score, size, tile)
