@@ -4,8 +4,9 @@
 
 In one process, same input image, size and detection settings for all, timed alternately
 (``ours`` is the model as ``Predictor`` runs it on a CPU, BatchNorm folded and linear layers in
-int8; ``ours_float`` folded only; ``ours_unfolded`` as built; R50-FPN as torchvision ships it
-and folded and quantised alike):
+int8; ``ours_float`` folded only; ``ours_unfolded`` as built; the exported ONNX graph in
+onnxruntime, as ``facemask export`` writes it (int8 fully connected layers) and in float;
+R50-FPN as torchvision ships it and folded and quantised alike):
 median latency, ratios, forward GFLOPs (torch.utils.flop_counter), and the peak memory of
 training the default model at batch 2 (a child process's max RSS). Prints one JSON line.
 The models are untrained, so every model is made to return exactly ``--detections``
@@ -93,11 +94,16 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp())
     torch.save({"model": eager.state_dict(), "config": config.to_dict()}, folder / "ours.pt")
     onnx = OnnxEngine(export(folder / "ours.pt", "onnx", folder / "ours.onnx", min_score=0.0))
+    as_float = ["int8_box_head=false"]
+    onnx_float = OnnxEngine(
+        export(folder / "ours.pt", "onnx", folder / "float.onnx", min_score=0.0, overrides=as_float)
+    )
     runners = {
         "ours": lambda: ours([image]),
         "ours_float": lambda: ours_float([image]),
         "ours_unfolded": lambda: eager([image]),
         "ours_onnxruntime": lambda: onnx(image),
+        "ours_onnxruntime_float": lambda: onnx_float(image),
         "torchvision_r50": lambda: reference([image]),
         "torchvision_r50_folded": lambda: reference_folded([image]),
     }
@@ -128,6 +134,9 @@ def main() -> None:
         "speedup_vs_r50_folded": round(median["torchvision_r50_folded"] / median["ours"], 2),
         "onnxruntime_vs_pytorch": round(median["ours"] / median["ours_onnxruntime"], 2),
         "int8_vs_float": round(median["ours_float"] / median["ours"], 2),
+        "onnxruntime_int8_vs_float": round(
+            median["ours_onnxruntime_float"] / median["ours_onnxruntime"], 2
+        ),
         "gflops": {
             "ours": round(gflops(ours_float, image), 2),  # int8 ops are not counted
             "torchvision_r50": round(gflops(reference, image), 2),

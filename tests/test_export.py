@@ -12,17 +12,18 @@ from facemask_rcnn.export import export
 from facemask_rcnn.modeling import build_model
 from facemask_rcnn.predict import Predictor
 
+FLOAT = ["int8_box_head=false"]
+
 
 @pytest.fixture(scope="module")
 def onnx_model(trained, tmp_path_factory):
     checkpoint, _ = trained
-    return export(checkpoint, "onnx", tmp_path_factory.mktemp("onnx") / "model.onnx")
+    return export(checkpoint, "onnx", tmp_path_factory.mktemp("onnx") / "m.onnx", overrides=FLOAT)
 
 
 def test_onnx_matches_pytorch_on_five_images(trained, onnx_model):
     checkpoint, data = trained
-    float_box_head = ["int8_box_head=false"]  # the graph keeps float weights
-    torch_predictor = Predictor.from_checkpoint(checkpoint, 0.05, overrides=float_box_head)
+    torch_predictor = Predictor.from_checkpoint(checkpoint, 0.05, overrides=FLOAT)
     onnx_predictor = Predictor.from_checkpoint(onnx_model, min_score=0.05)
     images = sorted(data.glob("*/*.jpg"))[:5]
     found = 0
@@ -36,6 +37,41 @@ def test_onnx_matches_pytorch_on_five_images(trained, onnx_model):
         assert np.abs(a.scores - b.scores).max() <= 1e-3
         assert mask_ious(a.masks, b.masks).diagonal().min() >= 0.98
     assert found > 0  # the comparison saw detections
+
+
+def test_int8_onnx_graph_keeps_the_detections(trained, onnx_model, tmp_path, caplog):
+    import onnx
+
+    checkpoint, data = trained
+    int8_graph = export(checkpoint, "onnx", tmp_path / "int8.onnx")  # the config's default
+    assert not [r for r in caplog.records if "pre-processing" in r.getMessage()]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["int8.onnx"]  # no float copy left
+    ops = {node.op_type for node in onnx.load(str(int8_graph)).graph.node}
+    assert "MatMulInteger" in ops and "Gemm" not in ops
+    float_predictor = Predictor.from_checkpoint(onnx_model, min_score=0.05)
+    int8_predictor = Predictor.from_checkpoint(int8_graph, min_score=0.05)
+    assert int8_predictor.config.rpn_post_nms_test == float_predictor.config.rpn_post_nms_test
+    found = 0
+    for path in sorted(data.glob("*/*.jpg"))[:5]:
+        a, b = float_predictor.predict(path), int8_predictor.predict(path)
+        assert a.labels == b.labels
+        found += len(a.labels)
+        if a.labels:  # int8 rounding moves scores by thousandths, not detections
+            assert np.abs(a.scores - b.scores).max() <= 0.02
+            assert np.abs(a.boxes - b.boxes).max() <= 1.0
+            assert mask_ious(a.masks, b.masks).diagonal().min() >= 0.9
+    assert found > 0
+
+
+def test_export_set_builds_settings_into_the_graph(trained, tmp_path):
+    checkpoint, _ = trained
+    out = tmp_path / "few.onnx"
+    args = ["export", "--weights", str(checkpoint), "--out", str(out)]
+    assert main([*args, "--set", "rpn_post_nms_test=7", "--set", "int8_box_head=false"]) == 0
+    config = Predictor.from_checkpoint(out).config
+    assert config.rpn_post_nms_test == 7 and not config.int8_box_head
+    assert main([*args[:-1], str(tmp_path / "x.onnx"), "--set", "box_head_size=16"]) == 2
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_onnx_takes_other_image_sizes(onnx_model):

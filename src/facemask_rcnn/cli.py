@@ -287,7 +287,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
 
-    out = export(args.weights, args.format, args.out, args.size)
+    out = export(args.weights, args.format, args.out, args.size, overrides=args.set)
     print(f"wrote {out}")
     return 0
 
@@ -450,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     export.add_argument("--size", type=int, help="example input size (default: config image_size)")
     export.add_argument("--out", help="output file (default: beside the checkpoint)")
+    _add_inference_args(export)
     export.set_defaults(func=cmd_export)
 
     serve = sub(commands, "serve", "serve", "web service: upload page and JSON API")

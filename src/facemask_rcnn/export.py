@@ -8,6 +8,8 @@ labels, scores and masks (N, 1, H, W) at the image's size, as the PyTorch model 
 from __future__ import annotations
 
 import json
+import logging
+import tempfile
 from pathlib import Path
 
 import torch
@@ -15,8 +17,7 @@ from torch import nn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
 from .config import Config, saved_config
-from .modeling import build_model
-from .modeling.weights import read_checkpoint
+from .modeling import load_trained
 
 OUTPUTS = ("boxes", "labels", "scores", "masks")
 EXPORT_MIN_SCORE = 0.05
@@ -42,19 +43,12 @@ class SingleImage(nn.Module):
 
 
 def load_for_export(
-    checkpoint: str | Path, min_score: float = EXPORT_MIN_SCORE
+    checkpoint: str | Path, min_score: float = EXPORT_MIN_SCORE, overrides: list[str] | None = None
 ) -> tuple[SingleImage, Config]:
-    data = read_checkpoint(checkpoint)
-    if "config" not in data:
-        raise ValueError(
-            f"{checkpoint}: a bare state dict has no config; use a training checkpoint"
-        )
-    config = saved_config(data["config"])
-    model = build_model(config, weights="none")
-    model.load_state_dict(data["model"])
+    model, config = load_trained(checkpoint, overrides)
     # Keep low-score detections in the graph; Predictor applies the user's min_score.
     model.roi_heads.score_thresh = min(min_score, config.min_confidence)
-    return SingleImage(model.eval()).eval(), config
+    return SingleImage(model).eval(), config
 
 
 def export(
@@ -63,12 +57,15 @@ def export(
     out: str | Path | None = None,
     size: int | None = None,
     min_score: float = EXPORT_MIN_SCORE,
+    overrides: list[str] | None = None,
 ) -> Path:
     """Write ``out`` (default: beside the checkpoint, .onnx or .ts.pt); refuses to overwrite.
 
-    The graph keeps detections down to ``min_score`` (or the config's, if that is lower).
+    The graph keeps detections down to ``min_score`` (or the config's, if that is lower) and
+    the config's inference settings, changed by ``overrides``. With ``int8_box_head`` an ONNX
+    graph's fully connected layers hold int8 weights, as the Predictor's do on a CPU.
     """
-    wrapper, config = load_for_export(checkpoint, min_score)
+    wrapper, config = load_for_export(checkpoint, min_score, overrides)
     size = size or config.image_size
     suffix = {"onnx": ".onnx", "torchscript": ".ts.pt"}.get(fmt)
     if suffix is None:
@@ -89,28 +86,48 @@ def export(
         return out
     import onnx
 
-    with torch.no_grad():
-        torch.onnx.export(
-            wrapper,
-            (example,),
-            str(out),
-            input_names=["image"],
-            output_names=list(OUTPUTS),
-            dynamic_axes={
-                "image": {1: "height", 2: "width"},
-                "boxes": {0: "detections"},
-                "labels": {0: "detections"},
-                "scores": {0: "detections"},
-                "masks": {0: "detections", 2: "height", 3: "width"},
-            },
-            opset_version=17,
-            dynamo=False,
-        )
+    with tempfile.TemporaryDirectory() as scratch:
+        float_graph = Path(scratch) / "float.onnx" if config.int8_box_head else out
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper,
+                (example,),
+                str(float_graph),
+                input_names=["image"],
+                output_names=list(OUTPUTS),
+                dynamic_axes={
+                    "image": {1: "height", 2: "width"},
+                    "boxes": {0: "detections"},
+                    "labels": {0: "detections"},
+                    "scores": {0: "detections"},
+                    "masks": {0: "detections", 2: "height", 3: "width"},
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+        if config.int8_box_head:
+            quantize_linear_layers(float_graph, out)
     graph = onnx.load(str(out))
     for key, value in metadata.items():
         graph.metadata_props.add(key=key, value=value)
     onnx.save(graph, str(out))
     return out
+
+
+def quantize_linear_layers(source: Path, out: Path) -> None:
+    """Write ``source`` to ``out`` with its fully connected layers (MatMul/Gemm with constant
+    weights) quantised dynamically to int8."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process the graph first, on every call
+    try:
+        quantize_dynamic(
+            source, out, op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8
+        )
+    finally:
+        root.setLevel(level)
 
 
 class OnnxEngine:

@@ -20,11 +20,10 @@ import torch
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 from torchvision.ops import batched_nms
 
-from .config import Config, parse_overrides, saved_config
+from .config import Config
 from .data.records import ImageRecord, Instance, mask_to_rle
-from .modeling import build_model
+from .modeling import load_trained
 from .modeling.fold import for_inference
-from .modeling.weights import read_checkpoint
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
@@ -130,29 +129,19 @@ class Predictor:
         """Load a training checkpoint (.pt) or an exported ONNX graph (.onnx).
 
         ``overrides`` (``key=value``, PyTorch only) change inference settings of the checkpoint's
-        config, such as ``rpn_post_nms_test``; settings that change the weights' shapes fail.
+        config, such as ``rpn_post_nms_test``; settings that change a layer are refused.
         """
         if Path(path).suffix == ".onnx":
             from .export import OnnxEngine
 
             if overrides:
-                raise ValueError("overrides: an exported graph has its settings built in")
+                raise ValueError(
+                    f"{path}: an exported graph has its settings built in; "
+                    f"give them to facemask export --set"
+                )
             engine = OnnxEngine(path)
             return cls(engine, engine.config, min_score, size, tile)
-        checkpoint = read_checkpoint(path)
-        if "config" not in checkpoint:
-            raise ValueError(f"{path}: a bare state dict has no config; use a training checkpoint")
-        config = saved_config({**checkpoint["config"], **parse_overrides(overrides or [])})
-        model = build_model(config, weights="none")
-        try:
-            model.load_state_dict(checkpoint["model"])
-        except RuntimeError as err:
-            if not overrides:
-                raise
-            raise ValueError(
-                f"{path}: {' '.join(overrides)} changes the model's layers; only inference "
-                f"settings (thresholds, proposal counts, int8_box_head) can be overridden"
-            ) from err
+        model, config = load_trained(path, overrides)
         int8 = config.int8_box_head and resolve_device(device).type == "cpu"
         model = for_inference(model, int8_linear=int8)
         return cls(TorchEngine(model, device), config, min_score, size, tile)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,7 +13,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
-from ..config import Config
+from ..config import Config, parse_overrides, saved_config
 from .backbones import backbone_mean_std, backbone_strides, build_backbone, parameter_stages
 from .separable import separable_rpn_head
 
@@ -133,3 +134,30 @@ def build_model(
     if weights not in ("imagenet", "none"):
         load_weights(model, weights, run_dir=run_dir)
     return model
+
+
+def load_trained(
+    path: str | Path, overrides: list[str] | None = None
+) -> tuple[FaceMaskRCNN, Config]:
+    """A training checkpoint's model (eval mode) and config.
+
+    ``overrides`` (``key=value``) change inference settings of the saved config, such as
+    ``rpn_post_nms_test``; one that changes a layer's shape is refused (ValueError).
+    """
+    from .weights import read_checkpoint
+
+    checkpoint = read_checkpoint(path)
+    if "config" not in checkpoint:
+        raise ValueError(f"{path}: a bare state dict has no config; use a training checkpoint")
+    config = saved_config({**checkpoint["config"], **parse_overrides(overrides or [])})
+    model = build_model(config, weights="none")
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as err:
+        if not overrides:
+            raise
+        raise ValueError(
+            f"{path}: {' '.join(overrides)} changes the model's layers; only inference "
+            f"settings (thresholds, proposal counts, int8_box_head) can be overridden"
+        ) from err
+    return model.eval(), config
