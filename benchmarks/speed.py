@@ -5,7 +5,8 @@
 In one process, same input image, size and detection settings for all, timed alternately
 (``ours`` is the model as ``Predictor`` runs it on a CPU, BatchNorm folded and linear layers in
 int8; ``ours_float`` folded only; ``ours_unfolded`` as built; the exported ONNX graph in
-onnxruntime, as ``facemask export`` writes it (int8 fully connected layers) and in float;
+onnxruntime, as ``facemask export`` writes it (int8 fully connected layers) and in float, its
+idle threads not spinning;
 R50-FPN as torchvision ships it and folded and quantised alike):
 median latency, ratios, forward GFLOPs (torch.utils.flop_counter), and the peak memory of
 training the default model at batch 2 (a child process's max RSS). Prints one JSON line.
@@ -93,11 +94,12 @@ def main() -> None:
     image = torch.from_numpy(np.array(scene)).permute(2, 0, 1).float() / 255
     folder = Path(tempfile.mkdtemp())
     torch.save({"model": eager.state_dict(), "config": config.to_dict()}, folder / "ours.pt")
-    onnx = OnnxEngine(export(folder / "ours.pt", "onnx", folder / "ours.onnx", min_score=0.0))
+    # onnxruntime's idle threads would otherwise spin into the timing of whatever runs next
+    graph = export(folder / "ours.pt", "onnx", folder / "ours.onnx", min_score=0.0)
+    onnx = OnnxEngine(graph, spinning=False)
     as_float = ["int8_box_head=false"]
-    onnx_float = OnnxEngine(
-        export(folder / "ours.pt", "onnx", folder / "float.onnx", min_score=0.0, overrides=as_float)
-    )
+    graph = export(folder / "ours.pt", "onnx", folder / "f.onnx", min_score=0, overrides=as_float)
+    onnx_float = OnnxEngine(graph, spinning=False)
     runners = {
         "ours": lambda: ours([image]),
         "ours_float": lambda: ours_float([image]),

@@ -74,6 +74,17 @@ def test_export_set_builds_settings_into_the_graph(trained, tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_onnx_engine_can_stop_its_threads_spinning(onnx_model):
+    from facemask_rcnn.export import OnnxEngine
+
+    key = "session.intra_op.allow_spinning"
+    quiet = OnnxEngine(onnx_model, spinning=False).session.get_session_options()
+    default = OnnxEngine(onnx_model).session.get_session_options()
+    assert quiet.get_session_config_entry(key) == "0"
+    with pytest.raises(RuntimeError, match="does not have configuration"):
+        default.get_session_config_entry(key)  # unset: onnxruntime's default, spinning
+
+
 def test_onnx_takes_other_image_sizes(onnx_model):
     prediction = Predictor.from_checkpoint(onnx_model, min_score=0.05).predict(
         np.random.default_rng(0).integers(0, 255, (70, 130, 3), dtype=np.uint8)

@@ -135,11 +135,15 @@ class OnnxEngine:
 
     device = "cpu (onnxruntime)"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, spinning: bool = True) -> None:
+        """``spinning=False``: idle threads sleep at once instead of spinning, so that work
+        run right after a call (another engine being timed, say) gets the cores."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
         if "config" not in meta:
