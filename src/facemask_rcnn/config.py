@@ -62,7 +62,7 @@ class Config:
     rpn_post_nms_train: int = 500  # POST_NMS_ROIS_TRAINING
     rpn_pre_nms_test: int = 500  # PRE_NMS_LIMIT (inference)
     rpn_post_nms_test: int = 100  # POST_NMS_ROIS_INFERENCE
-    # ^ 200 takes 1.1x the time and finds more only in crowd photos run whole (not tiled)
+    # ^ 200 takes 1.06x the time and finds more only in crowd photos run whole (not tiled)
     rpn_nms_threshold: float = 0.7  # RPN_NMS_THRESHOLD
     rpn_anchors_per_image: int = 256  # RPN_TRAIN_ANCHORS_PER_IMAGE
     rois_per_image: int = 128  # TRAIN_ROIS_PER_IMAGE
