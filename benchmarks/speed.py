@@ -4,10 +4,10 @@
 
 In one process, same input image, size and detection settings for all, timed alternately
 (``ours`` is the model as ``Predictor`` runs it on a CPU, BatchNorm folded and linear layers in
-int8; ``ours_float`` folded only; ``ours_unfolded`` as built; the exported ONNX graph in
-onnxruntime, as ``facemask export`` writes it (int8 fully connected layers) and in float, its
-idle threads not spinning;
-R50-FPN as torchvision ships it and folded and quantised alike):
+int8; ``ours_float`` folded only; ``ours_unfolded`` as built; ``ours_onnxruntime`` the ONNX
+graph as ``facemask export`` writes it, fully connected layers in int8, and
+``ours_onnxruntime_float`` in float, both with onnxruntime's idle threads not spinning; R50-FPN
+as torchvision ships it and folded and quantised alike):
 median latency, ratios, forward GFLOPs (torch.utils.flop_counter), and the peak memory of
 training the default model at batch 2 (a child process's max RSS). Prints one JSON line.
 The models are untrained, so every model is made to return exactly ``--detections``
