@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from facemask_rcnn.config import Config, load_config
+from facemask_rcnn.predict import Predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -113,9 +114,31 @@ class BrightEngine:
 @pytest.fixture
 def bright_predictor():
     """A Predictor over BrightEngine (face_mask class, default NMS and detection limits)."""
-    from facemask_rcnn.predict import Predictor
 
     def make(**kwargs):  # noqa: ANN003, ANN202
         return Predictor(BrightEngine(), Config(), min_score=0.5, **kwargs)
 
     return make
+
+
+def assert_same_detections(
+    expected: Predictor,
+    found: Predictor,
+    images: list[Path],
+    score_tol: float,
+    min_iou: float = 0.9,
+) -> int:
+    """Both predictors find the same labels on every image, with scores within ``score_tol``,
+    boxes within 1 px and mask IoU of at least ``min_iou``; returns the detections compared."""
+    from facemask_rcnn.evaluation.seed_ap import mask_ious
+
+    count = 0
+    for path in images:
+        a, b = expected.predict(path), found.predict(path)
+        assert a.labels == b.labels, path
+        count += len(a.labels)
+        if a.labels:
+            assert np.abs(a.scores - b.scores).max() <= score_tol, path
+            assert np.abs(a.boxes - b.boxes).max() <= 1.0, path
+            assert mask_ious(a.masks, b.masks).diagonal().min() >= min_iou, path
+    return count

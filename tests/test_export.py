@@ -7,10 +7,10 @@ import torchvision  # noqa: F401 - registers the ops a TorchScript graph calls
 
 from facemask_rcnn.cli import main
 from facemask_rcnn.config import Config
-from facemask_rcnn.evaluation.seed_ap import mask_ious
 from facemask_rcnn.export import export
 from facemask_rcnn.modeling import build_model
 from facemask_rcnn.predict import Predictor
+from tests.conftest import assert_same_detections
 
 FLOAT = ["int8_box_head=false"]
 
@@ -26,16 +26,7 @@ def test_onnx_matches_pytorch_on_five_images(trained, onnx_model):
     torch_predictor = Predictor.from_checkpoint(checkpoint, 0.05, overrides=FLOAT)
     onnx_predictor = Predictor.from_checkpoint(onnx_model, min_score=0.05)
     images = sorted(data.glob("*/*.jpg"))[:5]
-    found = 0
-    for path in images:
-        a, b = torch_predictor.predict(path), onnx_predictor.predict(path)
-        assert len(a.labels) == len(b.labels) and a.labels == b.labels
-        found += len(a.labels)
-        if not a.labels:
-            continue
-        assert np.abs(a.boxes - b.boxes).max() <= 1.0
-        assert np.abs(a.scores - b.scores).max() <= 1e-3
-        assert mask_ious(a.masks, b.masks).diagonal().min() >= 0.98
+    found = assert_same_detections(torch_predictor, onnx_predictor, images, 1e-3, min_iou=0.98)
     assert found > 0  # the comparison saw detections
 
 
@@ -51,16 +42,9 @@ def test_int8_onnx_graph_keeps_the_detections(trained, onnx_model, tmp_path, cap
     float_predictor = Predictor.from_checkpoint(onnx_model, min_score=0.05)
     int8_predictor = Predictor.from_checkpoint(int8_graph, min_score=0.05)
     assert int8_predictor.config.rpn_post_nms_test == float_predictor.config.rpn_post_nms_test
-    found = 0
-    for path in sorted(data.glob("*/*.jpg"))[:5]:
-        a, b = float_predictor.predict(path), int8_predictor.predict(path)
-        assert a.labels == b.labels
-        found += len(a.labels)
-        if a.labels:  # int8 rounding moves scores by thousandths, not detections
-            assert np.abs(a.scores - b.scores).max() <= 0.02
-            assert np.abs(a.boxes - b.boxes).max() <= 1.0
-            assert mask_ious(a.masks, b.masks).diagonal().min() >= 0.9
-    assert found > 0
+    # int8 rounding moves scores by thousandths, not detections
+    images = sorted(data.glob("*/*.jpg"))[:5]
+    assert assert_same_detections(float_predictor, int8_predictor, images, 0.02) > 0
 
 
 def test_export_set_builds_settings_into_the_graph(trained, tmp_path):
