@@ -110,6 +110,12 @@ def test_bootstrap_commands_write_datasets_that_train_reads(trained, tmp_path, c
     records, _ = load_records(tmp_path / "pr")
     assert [r.path.name for r in records] == ["b.jpg"]
     assert records[0].instances[0].attributes["source"] == "prior"
+    none_kept = f"bootstrap pseudo {faces} --weights {checkpoint} --set max_detections=0"
+    assert main(f"{none_kept} --min-score 0.0 --out {tmp_path / 'p0'}".split()) == 0
+    assert "0 of 1 masked face(s) got a mask" in capsys.readouterr().out
+    serve = f"serve --weights {checkpoint} --set box_head_size=16"  # refused before serving
+    assert main(serve.split()) == 2
+    assert "box_head_size=16 changes the model's layers" in capsys.readouterr().err
     missing = f"bootstrap occlude --faces {tmp_path / 'none.json'} --out {tmp_path / 'x'}"
     assert main(missing.split()) == 2
     assert "none.json: no such face-box file" in capsys.readouterr().err
