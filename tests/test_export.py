@@ -1,6 +1,7 @@
 """Exported ONNX and TorchScript graphs agree with the PyTorch model; classes travel by name."""
 
 import numpy as np
+import onnx
 import pytest
 import torch
 import torchvision  # noqa: F401 - registers the ops a TorchScript graph calls
@@ -31,8 +32,6 @@ def test_onnx_matches_pytorch_on_five_images(trained, onnx_model):
 
 
 def test_int8_onnx_graph_keeps_the_detections(trained, onnx_model, tmp_path, caplog):
-    import onnx
-
     checkpoint, data = trained
     int8_graph = export(checkpoint, "onnx", tmp_path / "int8.onnx")  # the config's default
     assert not [r for r in caplog.records if "pre-processing" in r.getMessage()]
@@ -54,6 +53,8 @@ def test_export_set_builds_settings_into_the_graph(trained, tmp_path):
     assert main([*args, "--set", "rpn_post_nms_test=7", "--set", "int8_box_head=false"]) == 0
     config = Predictor.from_checkpoint(out).config
     assert config.rpn_post_nms_test == 7 and not config.int8_box_head
+    ops = {node.op_type for node in onnx.load(str(out)).graph.node}
+    assert "MatMulInteger" not in ops and "Gemm" in ops  # the graph itself is float, not the tag
     assert main([*args[:-1], str(tmp_path / "x.onnx"), "--set", "box_head_size=16"]) == 2
     assert not (tmp_path / "x.onnx").exists()
 

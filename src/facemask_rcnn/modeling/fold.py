@@ -3,9 +3,10 @@
 A BatchNorm in eval mode is a per-channel affine map, so ``bn(conv(x))`` equals one convolution
 with scaled weights and a bias. On a 2-core CPU this, with channels-last tensors, ran the
 EfficientNet-Lite0 body in 37 ms instead of 110 at 384 px, the whole default model in 180 ms
-instead of 215 (``benchmarks/speed.py``). The box head's first fully connected layer is the
-largest single cost left (200 proposals x 6272 x 1024, 19 ms of a 139-ms photo); dynamic int8
-quantisation took 8 % off the whole prediction, scores within 0.002. Do not train the result.
+instead of 215 (``benchmarks/speed.py``). The box head's first fully connected layer was the
+largest single cost left at 200 proposals (200 x 6272 x 1024, 19 ms of a 139-ms photo); dynamic
+int8 quantisation took 8 % off the whole prediction, scores within 0.002. Do not train the
+result.
 """
 
 from __future__ import annotations
