@@ -56,6 +56,7 @@ def test_set_overrides_parse_values_as_yaml():
         ("synthetic_scenes=-1", "synthetic_scenes: -1 is negative"),
         ("roi_sampling_ratio=-1", "roi_sampling_ratio: -1 is negative"),
         ("ema_decay=1.0", "ema_decay: 1.0 is not in [0, 1)"),
+        ("tile_crop=1.5", "tile_crop: 1.5 is not in [0, 1]"),
         ("novalue", "expected key=value"),
     ],
 )

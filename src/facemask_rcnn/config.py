@@ -88,6 +88,7 @@ class Config:
     ema_decay: float = 0.0  # moving average of the weights, validated and saved (0 = off)
     batch_size: int = 2  # IMAGES_PER_GPU
     augment: str = "strong"  # augmentation preset: none | light | strong
+    tile_crop: float = 0.0  # strong preset: chance to enlarge a small mask's window as --tile does
     synthetic_scenes: int = 300  # procedural scenes added to training (single-class runs only)
     val_ap_every: int = 1  # quick mask AP50 on val every N epochs (0 = never)
     best_metric: str = "val_loss"  # val_loss (lower is better) or val_ap50 (higher)
@@ -118,6 +119,8 @@ class Config:
             raise ConfigError(f"finest_stride: {self.finest_stride} is not 4 or 8")
         if self.synthetic_scenes < 0:
             raise ConfigError(f"synthetic_scenes: {self.synthetic_scenes} is negative")
+        if not 0.0 <= self.tile_crop <= 1.0:
+            raise ConfigError(f"tile_crop: {self.tile_crop} is not in [0, 1]")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay: {self.ema_decay} is not in [0, 1)")
         if self.optimizer not in ("sgd", "adamw"):

@@ -16,6 +16,7 @@ from facemask_rcnn.data.transforms import (
     FrameInstance,
     Occlude,
     Recolour,
+    TileCrop,
     build_transforms,
 )
 
@@ -145,6 +146,49 @@ def test_frame_instance_otherwise_takes_the_other_crop():
     image, target = _sample()
     frame = FrameInstance(96, otherwise=lambda img, tgt: ("other", tgt), p=0.0)
     assert frame(image, target)[0] == "other"
+
+
+def _crowd(size=200):
+    """A crowd-like sample: one 12-px mask, one 60-px mask."""
+    image = tv_tensors.Image(torch.zeros((3, size, size), dtype=torch.uint8))
+    masks = torch.zeros(2, size, size, dtype=torch.uint8)
+    masks[0, 150:160, 20:32] = 1
+    masks[1, 20:70, 100:160] = 1
+    image[:, masks[0].bool()] = 255
+    return image, make_target(masks, torch.tensor([1, 1]), 0)
+
+
+def test_tile_crop_enlarges_a_window_around_a_small_mask():
+    image, target = _crowd()
+    tile = TileCrop(96, otherwise=lambda *a: pytest.fail("took the other crop"), p=1.0)
+    for seed in range(10):
+        torch.manual_seed(seed)
+        out, new = tile(image, target)
+        assert out.shape[-2:] == new["masks"].shape[-2:] == (96, 96)
+        small = new["masks"][0].bool()
+        # the whole 12x10 mask is inside a 64-160 px window, so it grows 0.6-1.5x per side
+        side = 96 / (small.any(0).sum() / 12)
+        assert 64 * 0.9 <= side <= 160 * 1.1
+        assert not small[0].any() and not small[-1].any()  # not cut by the window
+        # image and mask moved together (edge pixels blend under the image's interpolation)
+        assert out[:, small].float().mean() > 200 and out[:, ~small].float().mean() < 10
+
+
+def test_tile_crop_leaves_large_masks_to_the_other_crop():
+    image, target = _sample()  # masks 30 and 30 px wide: not small below 24
+    tile = TileCrop(96, otherwise=lambda img, tgt: ("other", tgt), p=1.0, small=24)
+    assert tile(image, target)[0] == "other"
+    image, target = _crowd()
+    assert TileCrop(96, otherwise=lambda img, tgt: ("other", tgt), p=0.0)(image, target)[0] == (
+        "other"
+    )
+
+
+def test_strong_preset_adds_the_tile_crop_only_when_asked():
+    assert not any(isinstance(t, TileCrop) for t in build_transforms("strong", 128).transforms)
+    steps = build_transforms("strong", 128, tile_crop=0.4).transforms
+    tiles = [t for t in steps if isinstance(t, TileCrop)]
+    assert len(tiles) == 1 and tiles[0].p == 0.4 and isinstance(tiles[0].otherwise, FrameInstance)
 
 
 def test_occlude_removes_covered_pixels_from_the_mask():

@@ -34,11 +34,14 @@ class MaskDataset(Dataset):
         image_size: int | None = None,
         augment: str = "none",
         cache: bool = False,
+        tile_crop: float = 0.0,
     ) -> None:
         self.records = records
         self.class_names = list(class_names)
         self.image_size = image_size
-        self.transforms = build_transforms(augment, image_size or 0, source=self.paste_source)
+        self.transforms = build_transforms(
+            augment, image_size or 0, source=self.paste_source, tile_crop=tile_crop
+        )
         self.cache: dict[int, tuple[np.ndarray, ...]] | None = {} if cache else None
         index = {name: i + 1 for i, name in enumerate(self.class_names)}
         unknown = {i.label for r in records for i in r.instances} - set(index)

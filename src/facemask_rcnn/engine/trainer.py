@@ -252,7 +252,12 @@ def train(
     model = build_model(config, "none" if resume else weights)
     model.to(device)
     train_set = MaskDataset(
-        train_records, class_names, config.image_size, config.augment, cache=True
+        train_records,
+        class_names,
+        config.image_size,
+        config.augment,
+        cache=True,
+        tile_crop=config.tile_crop,
     )
     val_set = MaskDataset(val_records, class_names, config.image_size, cache=True)
     metrics: list[dict[str, Any]] = []
