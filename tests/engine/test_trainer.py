@@ -295,3 +295,26 @@ def test_synthetic_scenes_join_single_class_training_only(data, tmp_path, caplog
     assert not (result.run_dir / "synthetic").exists()
     assert result.metrics[0]["images"] == 8
     assert "synthetic_scenes=4 ignored" in caplog.text
+
+
+def test_tile_crop_setting_reaches_the_training_transforms(data, tmp_path, monkeypatch):
+    from facemask_rcnn.data.transforms import TileCrop
+
+    built = []
+
+    class Recording(trainer_module.MaskDataset):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(trainer_module, "MaskDataset", Recording)
+    schedule = "[{layers: heads, epochs: 1, lr: 0.01}]"
+    train(
+        tiny_config(schedule, "augment=strong", "tile_crop=0.7"),
+        data,
+        tmp_path / "run",
+        time_budget=1e-3,
+    )
+    steps = built[0].transforms.transforms  # the training set; the validation set is plain
+    assert [t.p for t in steps if isinstance(t, TileCrop)] == [0.7]
+    assert built[1].transforms is None
