@@ -194,7 +194,8 @@ class TileCrop:
     Tiled inference sees a crowd's 10-30 px faces enlarged 3-5x, blurred, with their neighbours
     (bare faces too) around them; whole-image crops never show them so. The window's side is
     drawn from ``sides`` (pixels at training size: 96-pixel tiles of a 400-pixel photo are
-    about 92 here) and placed at random so that the chosen mask lies inside it.
+    about 92 here) and placed at random so that the chosen mask lies inside it. Shape priors
+    may be chosen too: a window enlarges them only as much as a tile does at inference.
     """
 
     def __init__(
