@@ -65,15 +65,14 @@ def main() -> None:
                 continue
             best = int(np.argmax(np.where(on_face, prediction.scores, -1.0)))
             score, width = float(prediction.scores[best]), face.box[2] - face.box[0]
-            label = f"{score:.2f} w{width:.0f}"
-            tile = face_tile(image, face.box, prediction.masks[best], label)
-            found.append((score, {"photo": path.name, "width": round(width), "score": score}, tile))
+            tile = face_tile(image, face.box, prediction.masks[best], f"{score:.2f} w{width:.0f}")
+            found.append((score, {"photo": path.name, "width": round(width)}, tile))
     found.sort(key=lambda item: -item[0])
     rows = max(1, -(-len(found) // COLUMNS))
     sheet = Image.new("RGB", (TILE * COLUMNS, TILE * rows))
-    for k, (_, record, tile) in enumerate(found):
+    for k, (score, record, tile) in enumerate(found):
         sheet.paste(tile, (TILE * (k % COLUMNS), TILE * (k // COLUMNS)))
-        print(json.dumps({**record, "score": round(record["score"], 3)}))
+        print(json.dumps({**record, "score": round(score, 3)}))
     sheet.save(args.out)
 
 
