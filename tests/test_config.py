@@ -66,6 +66,12 @@ def test_bad_keys_and_types_are_clear_errors(override, message):
     assert message in str(err.value)
 
 
+def test_tile_crop_needs_the_strong_preset():
+    assert load_config(overrides=["tile_crop=0.5"]).tile_crop == 0.5  # the default is strong
+    with pytest.raises(ConfigError, match="tile_crop: needs augment: strong \\(not 'light'\\)"):
+        load_config(overrides=["augment=light", "tile_crop=0.5"])
+
+
 def test_seed_config_is_the_original_recipe():
     seed = load_config(ROOT / "configs" / "seed.yaml")
     assert seed.backbone == "resnet101" and seed.weights == "coco"

@@ -121,6 +121,8 @@ class Config:
             raise ConfigError(f"synthetic_scenes: {self.synthetic_scenes} is negative")
         if not 0.0 <= self.tile_crop <= 1.0:
             raise ConfigError(f"tile_crop: {self.tile_crop} is not in [0, 1]")
+        if self.tile_crop and self.augment != "strong":
+            raise ConfigError(f"tile_crop: needs augment: strong (not {self.augment!r})")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay: {self.ema_decay} is not in [0, 1)")
         if self.optimizer not in ("sgd", "adamw"):
