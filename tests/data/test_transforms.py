@@ -17,6 +17,7 @@ from facemask_rcnn.data.transforms import (
     Occlude,
     Recolour,
     TileCrop,
+    _start,
     build_transforms,
 )
 
@@ -172,6 +173,15 @@ def test_tile_crop_enlarges_a_window_around_a_small_mask():
         assert not small[0].any() and not small[-1].any()  # not cut by the window
         # image and mask moved together (edge pixels blend under the image's interpolation)
         assert out[:, small].float().mean() > 200 and out[:, ~small].float().mean() < 10
+
+
+def test_tile_crop_window_covers_the_mask_and_stays_inside_the_image():
+    for seed in range(20):
+        torch.manual_seed(seed)
+        start = _start(10, 22, side=64, length=200)
+        assert 0 <= start <= 10 and start + 64 >= 22
+    assert _start(190, 200, side=64, length=200) == 136  # flush with the far edge
+    assert _start(10, 100, side=64, length=200) == 10  # span longer than the window: its start
 
 
 def test_tile_crop_leaves_large_masks_to_the_other_crop():
