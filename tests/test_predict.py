@@ -201,6 +201,25 @@ def test_tile_windows_cover_the_image_with_overlap():
     assert tile_windows(150, 120, 200) == [(0, 0, 150, 120)]
 
 
+def test_merge_views_keeps_the_best_of_an_object_seen_twice_and_each_class_apart():
+    from facemask_rcnn.predict import merge_views
+
+    def view(boxes, scores, labels):
+        boxes = torch.tensor(boxes, dtype=torch.float32)
+        masks = torch.zeros((len(boxes), 4, 4), dtype=torch.bool)
+        return boxes, torch.tensor(scores), torch.tensor(labels), masks
+
+    whole = view([[0, 0, 10, 10], [50, 50, 60, 60]], [0.6, 0.7], [1, 1])
+    tile = view([[1, 0, 11, 10], [0, 0, 10, 10]], [0.9, 0.8], [1, 2])
+    boxes, scores, labels, masks = merge_views([whole, tile], 0.3, 50)
+    assert scores.tolist() == pytest.approx([0.9, 0.8, 0.7])  # the 0.6 duplicate is gone
+    assert labels.tolist() == [1, 2, 1]  # the same box with another class is kept
+    assert boxes[0].tolist() == [1, 0, 11, 10] and len(masks) == 3
+    assert len(merge_views([whole, tile], 0.3, 2)[0]) == 2  # capped at max_detections
+    single = merge_views([view([[0, 0, 10, 10], [1, 0, 11, 10]], [0.5, 0.4], [1, 1])], 0.3, 50)
+    assert len(single[0]) == 2  # one view is the model's output as is: NMS already ran
+
+
 @pytest.mark.parametrize("x0", [10, 140, 290])  # inside a tile, across a tile edge, at the border
 def test_tiled_predict_finds_each_object_once_in_full_image_coordinates(bright_predictor, x0):
     image = np.zeros((300, 400, 3), np.uint8)

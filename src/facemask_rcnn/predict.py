@@ -157,16 +157,15 @@ class Predictor:
         found = [self._detect(array, (0, 0, width, height))]
         if self.tile is not None and max(height, width) > self.tile:
             found += [self._detect(array, w) for w in tile_windows(width, height, self.tile)]
-        boxes, scores, labels, masks = (torch.cat(parts) for parts in zip(*found, strict=True))
-        keep = torch.arange(len(boxes))  # one pass: the model has already applied NMS
-        if len(found) > 1:  # tiles and whole image see the same objects: merge them
-            keep = batched_nms(boxes, scores, labels, self.config.detection_nms_threshold)
-            keep = keep[: self.config.max_detections]
+        config = self.config
+        boxes, scores, labels, masks = merge_views(
+            found, config.detection_nms_threshold, config.max_detections
+        )
         return Prediction(
-            boxes=boxes[keep].numpy(),
-            scores=scores[keep].numpy(),
-            labels=[self.class_names[int(i) - 1] for i in labels[keep]],
-            masks=masks[keep].numpy(),
+            boxes=boxes.numpy(),
+            scores=scores.numpy(),
+            labels=[self.class_names[int(i) - 1] for i in labels],
+            masks=masks.numpy(),
             seconds=time.perf_counter() - started,
         )
 
@@ -199,6 +198,18 @@ class Predictor:
         masks[:, y0:y1, x0:x1] = out["masks"][keep, 0] > 0.5
         shift = torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
         return boxes + shift, out["scores"][keep], out["labels"][keep], masks
+
+
+def merge_views(
+    found: list[tuple[torch.Tensor, ...]], nms_threshold: float, max_detections: int
+) -> tuple[torch.Tensor, ...]:
+    """One image's detections (boxes, scores, labels, masks) from several views of it (whole
+    image, tiles): an object seen in more than one keeps its highest-scoring detection."""
+    boxes, scores, labels, masks = (torch.cat(parts) for parts in zip(*found, strict=True))
+    if len(found) == 1:  # one pass: the model has already applied NMS
+        return boxes, scores, labels, masks
+    keep = batched_nms(boxes, scores, labels, nms_threshold)[:max_detections]
+    return boxes[keep], scores[keep], labels[keep], masks[keep]
 
 
 def tile_windows(width: int, height: int, tile: int) -> list[tuple[int, int, int, int]]:
