@@ -39,6 +39,9 @@ def main() -> None:
     args = parser.parse_args()
     if (args.weights is None) == (args.pseudo is None):
         parser.error("give one of --weights and --pseudo")
+    drawing = ("scale", "min_score", "prior_below")  # used only with --weights
+    if args.pseudo and any(getattr(args, k) != parser.get_default(k) for k in drawing):
+        parser.error("--scale, --min-score and --prior-below draw pseudo-labels: not with --pseudo")
 
     started = time.perf_counter()
     faces, _ = read_coco_faces(SHARED / "facemask-scenes" / "annotations" / "custom_train.json")
