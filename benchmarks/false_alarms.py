@@ -20,8 +20,8 @@ from accuracy import held_back_scenes
 from PIL import Image, ImageDraw
 
 from facemask_rcnn import Predictor
+from facemask_rcnn.data.images import read_image
 from facemask_rcnn.evaluation.faces import inside_fraction
-from facemask_rcnn.predict import load_image
 
 TILE, COLUMNS = 128, 8
 
@@ -57,7 +57,7 @@ def main() -> None:
         bare = [face for face in faces if not face.masked]
         if not bare:
             continue
-        image = np.asarray(load_image(path))
+        image = np.asarray(read_image(path))
         prediction = predictor.predict(image)
         for face in bare:
             on_face = [inside_fraction(b, face.box) >= 0.5 for b in prediction.boxes]

@@ -20,9 +20,9 @@ import torch
 from torchvision.ops import box_iou
 
 from facemask_rcnn import Predictor
+from facemask_rcnn.data.images import read_image
 from facemask_rcnn.data.load import load_records
 from facemask_rcnn.evaluation.seed_ap import mask_ious
-from facemask_rcnn.predict import load_image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 BUCKETS = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 1.01]
@@ -37,7 +37,7 @@ def main() -> None:
     predictor = Predictor.from_checkpoint(args.weights, min_score=0.05)
     rows = []  # (top score, mask IoU, box IoU, predicted area / true area)
     for record in records:
-        prediction = predictor.predict(load_image(record.path))
+        prediction = predictor.predict(read_image(record.path))
         truth = record.masks()
         if not len(prediction.scores) or not len(truth):
             rows.append((0.0, 0.0, 0.0, 0.0))

@@ -21,8 +21,10 @@ from accuracy import SCENE_FLOOR, held_back_scenes, rounded
 from torchvision.ops import box_iou
 
 from facemask_rcnn import Predictor
+from facemask_rcnn.data.images import read_image
 from facemask_rcnn.evaluation.faces import face_metrics
-from facemask_rcnn.predict import Prediction, load_image, merge_views, tile_windows
+from facemask_rcnn.inference import Prediction
+from facemask_rcnn.inference.tiling import merge_views, tile_windows
 
 Views = dict[str, list[tuple[torch.Tensor, ...]]]
 
@@ -114,7 +116,7 @@ def main() -> None:
     config = predictor.config
     faces = {path: boxes for path, boxes in held_back_scenes().items() if boxes}
     views = [
-        views_of(predictor, np.asarray(load_image(path))[..., :3], args.tile) for path in faces
+        views_of(predictor, np.asarray(read_image(path))[..., :3], args.tile) for path in faces
     ]
     for name, combine in COMBINATIONS.items():
         predictions = []

@@ -41,7 +41,7 @@ def test_data_check_maskedface_counts_450_training_images_by_subcategory(capsys)
 
 
 def test_data_convert_round_trips_via_to_coco(tmp_path, tiny_synth):
-    out = tmp_path / "train.json"
+    out = tiny_synth / "train" / "coco.json"  # beside the images: names stay inside the folder
     convert = f"data convert {tiny_synth} --split train --to coco --out {out}".split()
     assert main([*convert, "--class-attribute", "type"]) == 0
     from facemask_rcnn.data import load_records

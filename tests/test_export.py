@@ -9,8 +9,8 @@ import torchvision  # noqa: F401 - registers the ops a TorchScript graph calls
 from facemask_rcnn.cli import main
 from facemask_rcnn.config import Config
 from facemask_rcnn.export import export
+from facemask_rcnn.inference import Predictor
 from facemask_rcnn.modeling import build_model
-from facemask_rcnn.predict import Predictor
 from tests.conftest import assert_same_detections
 
 FLOAT = ["int8_box_head=false"]
@@ -60,7 +60,7 @@ def test_export_set_builds_settings_into_the_graph(trained, tmp_path):
 
 
 def test_onnx_engine_can_stop_its_threads_spinning(onnx_model):
-    from facemask_rcnn.export import OnnxEngine
+    from facemask_rcnn.inference import OnnxEngine
 
     key = "session.intra_op.allow_spinning"
     quiet = OnnxEngine(onnx_model, spinning=False).session.get_session_options()

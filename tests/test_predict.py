@@ -1,6 +1,7 @@
 """Predictor, overlays, predictions.json, corrupt inputs, videos, and the VIA round trip."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from facemask_rcnn.cli import main
 from facemask_rcnn.data import load_records
 from facemask_rcnn.data.records import ImageRecord
 from facemask_rcnn.evaluation.seed_ap import mask_ious
-from facemask_rcnn.predict import Prediction, Predictor, expand_inputs, overlay
+from facemask_rcnn.inference import Prediction, Predictor, expand_inputs, overlay
 from tests.conftest import assert_same_detections
 
 
@@ -108,9 +109,10 @@ def test_predict_folder_with_a_corrupt_file_writes_the_rest(trained, tmp_path, c
     code = main(args.split())
     assert code == 0
     err = capsys.readouterr().err
-    assert "broken.jpg: cannot read image" in err
+    assert f"{images / 'broken.jpg'}: not an image Pillow can read" in err
     summary = json.loads((tmp_path / "p" / "summary.json").read_text())
-    assert [s["file_name"].split("/")[-1] for s in summary] == sorted(
+    assert [s["input"] for s in summary["skipped"]] == [str(images / "broken.jpg")]
+    assert [s["file_name"].split("/")[-1] for s in summary["images"]] == sorted(
         p.name for p in (data / "val").glob("*.jpg")
     )
     results = json.loads((tmp_path / "p" / "predictions.json").read_text())
@@ -121,17 +123,19 @@ def test_predict_folder_with_a_corrupt_file_writes_the_rest(trained, tmp_path, c
             "score",
             "bbox",
             "segmentation",
-            "percent_masked",
+            "area",
         } <= set(entry)
         assert set(entry["segmentation"]) == {"size", "counts"}
-    assert len(list((tmp_path / "p" / "overlays").glob("*.jpg"))) == len(summary)
+    assert len(list((tmp_path / "p" / "overlays").glob("*.jpg"))) == len(summary["images"])
 
 
 def test_predictions_to_via_and_back_keep_the_masks(trained, tmp_path):
     checkpoint, data = trained
     predictor = Predictor.from_checkpoint(checkpoint, min_score=0.3)
     records = []
-    for path in sorted((data / "train").glob("*.jpg")):
+    for source in sorted((data / "train").glob("*.jpg")):
+        path = tmp_path / source.name  # the VIA file sits beside its images
+        path.write_bytes(source.read_bytes())
         prediction = predictor.predict(path)
         records.append((path, prediction))
     assert sum(len(p.labels) for _, p in records) > 0
@@ -162,7 +166,8 @@ def test_video_every_nth_frame(trained, tmp_path):
     writer.release()
     args = f"predict {video} --weights {checkpoint} --every 2 --out {tmp_path / 'v'}".split()
     assert main(args) == 0
-    names = [s["file_name"] for s in json.loads((tmp_path / "v" / "summary.json").read_text())]
+    summary = json.loads((tmp_path / "v" / "summary.json").read_text())
+    names = [s["file_name"] for s in summary["images"]]
     assert names == [f"{video}#frame={i}" for i in (0, 2, 4)]
     assert (tmp_path / "v" / "overlays" / "clip.mp4").stat().st_size > 0
 
@@ -175,10 +180,20 @@ def test_overlay_paints_masks_and_expand_inputs_handles_globs(tmp_path):
         overlay(image, Prediction(np.array([[5.0, 5, 10, 10]]), np.array([0.5]), ["x"], masks))
     )
     assert (drawn[7, 7] != 255).any() and (drawn[0, 19] == 255).all()
-    for name in ("b.png", "a.jpg", "notes.txt"):
+    for name in ("b.png", "a.jpg", "notes.txt", "c.GIF", "d.tiff"):
         (tmp_path / name).write_bytes(b"")
-    assert [p.name for p in expand_inputs([str(tmp_path)])] == ["a.jpg", "b.png"]
-    assert [p.name for p in expand_inputs([str(tmp_path / "*.png")])] == ["b.png"]
+    (tmp_path / "sub").mkdir()
+    paths, skipped = expand_inputs([str(tmp_path)])
+    assert [p.name for p in paths] == ["a.jpg", "b.png", "c.GIF", "d.tiff"]
+    assert [(Path(s["input"]).name, s["reason"][:14]) for s in skipped] == [
+        ("notes.txt", "not an image o"),
+        ("sub", "a folder insid"),
+    ]
+    paths, skipped = expand_inputs([str(tmp_path / "*.png"), str(tmp_path / "*.webp")])
+    assert [p.name for p in paths] == ["b.png"]
+    assert skipped == [
+        {"input": str(tmp_path / "*.webp"), "reason": "no file matches this pattern"}
+    ]
 
 
 def test_checkpoint_without_config_is_a_clear_error(tmp_path):
@@ -188,7 +203,7 @@ def test_checkpoint_without_config_is_a_clear_error(tmp_path):
 
 
 def test_tile_windows_cover_the_image_with_overlap():
-    from facemask_rcnn.predict import tile_windows
+    from facemask_rcnn.inference.tiling import tile_windows
 
     windows = tile_windows(500, 300, 200)
     covered = np.zeros((300, 500), bool)
@@ -202,7 +217,7 @@ def test_tile_windows_cover_the_image_with_overlap():
 
 
 def test_merge_views_keeps_the_best_of_an_object_seen_twice_and_each_class_apart():
-    from facemask_rcnn.predict import merge_views
+    from facemask_rcnn.inference.tiling import merge_views
 
     def view(boxes, scores, labels):
         boxes = torch.tensor(boxes, dtype=torch.float32)

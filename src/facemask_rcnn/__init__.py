@@ -6,8 +6,8 @@ from .config import Config, load_config  # noqa: E402
 from .data import load_records  # noqa: E402
 from .engine import train  # noqa: E402
 from .evaluation import evaluate  # noqa: E402
+from .inference import Prediction, Predictor  # noqa: E402
 from .modeling import build_model  # noqa: E402
-from .predict import Prediction, Predictor  # noqa: E402
 
 __all__ = [
     "Config",

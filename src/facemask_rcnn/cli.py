@@ -150,6 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         exist_ok=args.exist_ok,
         keep_empty=args.keep_empty,
         time_budget=args.time_budget * 60 if args.time_budget else None,
+        trust_checkpoint=args.trust_checkpoint,
     )
     last = result.metrics[-1] if result.metrics else {}
     print(f"run folder: {result.run_dir}  (best.pt, last.pt, metrics.csv, loss.png)")
@@ -161,7 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _predictor(args: argparse.Namespace):  # noqa: ANN202 - a Predictor
-    from .predict import Predictor
+    from .inference import Predictor
 
     onnx = Path(args.weights).suffix == ".onnx"
     engine = getattr(args, "engine", None)
@@ -171,11 +172,25 @@ def _predictor(args: argparse.Namespace):  # noqa: ANN202 - a Predictor
         )
     size, tile = getattr(args, "size", None), getattr(args, "tile", None)
     return Predictor.from_checkpoint(
-        args.weights, args.min_score, size=size, tile=tile, overrides=args.set
+        args.weights,
+        args.min_score,
+        size=size,
+        tile=tile,
+        overrides=args.set,
+        trust=args.trust_checkpoint,
+    )
+
+
+def _add_trust_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="load a checkpoint that needs pickle (it can run code: only files you trust)",
     )
 
 
 def _add_inference_args(parser: argparse.ArgumentParser) -> None:
+    _add_trust_arg(parser)
     parser.add_argument(
         "--set",
         action="append",
@@ -272,7 +287,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import predict_to_folder
+    from .inference import predict_to_folder
 
     predictor = _predictor(args)
     result = predict_to_folder(predictor, args.inputs, args.out, args.every, args.via_out)
@@ -287,7 +302,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
 
-    out = export(args.weights, args.format, args.out, args.size, overrides=args.set)
+    out = export(
+        args.weights,
+        args.format,
+        args.out,
+        args.size,
+        overrides=args.set,
+        trust=args.trust_checkpoint,
+    )
     print(f"wrote {out}")
     return 0
 
@@ -407,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(train)
     train.add_argument("--weights", help="imagenet | coco | none | last | PATH (default: config)")
+    _add_trust_arg(train)
     train.add_argument("--out", default="runs/facemask", help="run folder (a new name if taken)")
     train.add_argument(
         "--stage", help="run only the schedule's stage with these layers (heads, all…)"

@@ -14,7 +14,7 @@ from .config import load_config
 from .data.synth import contact_sheet, synthesize
 from .engine import train
 from .evaluation import evaluate
-from .predict import Predictor, predict_to_folder
+from .inference import Predictor, predict_to_folder
 
 DEMO_OVERRIDES = [
     "image_size=256",

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
-from .config import Config, saved_config
+from .config import Config
+from .inference.engines import OUTPUTS
 from .modeling import load_trained
 
-OUTPUTS = ("boxes", "labels", "scores", "masks")
 EXPORT_MIN_SCORE = 0.05
 
 
@@ -43,9 +43,12 @@ class SingleImage(nn.Module):
 
 
 def load_for_export(
-    checkpoint: str | Path, min_score: float = EXPORT_MIN_SCORE, overrides: list[str] | None = None
+    checkpoint: str | Path,
+    min_score: float = EXPORT_MIN_SCORE,
+    overrides: list[str] | None = None,
+    trust: bool = False,
 ) -> tuple[SingleImage, Config]:
-    model, config = load_trained(checkpoint, overrides)
+    model, config = load_trained(checkpoint, overrides, trust)
     # Keep low-score detections in the graph; Predictor applies the user's min_score.
     model.roi_heads.score_thresh = min(min_score, config.min_confidence)
     return SingleImage(model).eval(), config
@@ -58,14 +61,16 @@ def export(
     size: int | None = None,
     min_score: float = EXPORT_MIN_SCORE,
     overrides: list[str] | None = None,
+    trust: bool = False,
 ) -> Path:
     """Write ``out`` (default: beside the checkpoint, .onnx or .ts.pt); refuses to overwrite.
 
     The graph keeps detections down to ``min_score`` (or the config's, if that is lower) and
     the config's inference settings, changed by ``overrides``. With ``int8_box_head`` an ONNX
     graph's fully connected layers hold int8 weights, as the Predictor's do on a CPU.
+    ``trust`` lets a checkpoint that needs pickle load.
     """
-    wrapper, config = load_for_export(checkpoint, min_score, overrides)
+    wrapper, config = load_for_export(checkpoint, min_score, overrides, trust)
     size = size or config.image_size
     suffix = {"onnx": ".onnx", "torchscript": ".ts.pt"}.get(fmt)
     if suffix is None:
@@ -128,28 +133,3 @@ def quantize_linear_layers(source: Path, out: Path) -> None:
         )
     finally:
         root.setLevel(level)
-
-
-class OnnxEngine:
-    """onnxruntime (CPU) session over an exported graph, called like the PyTorch model."""
-
-    device = "cpu (onnxruntime)"
-
-    def __init__(self, path: str | Path, spinning: bool = True) -> None:
-        """``spinning=False``: idle threads sleep at once instead of spinning, so that work
-        run right after a call (another engine being timed, say) gets the cores."""
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if not spinning:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if "config" not in meta:
-            raise ValueError(f"{path}: not exported by facemask (no config in the metadata)")
-        self.config = saved_config(json.loads(meta["config"]))
-
-    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        arrays = self.session.run(list(OUTPUTS), {"image": image.cpu().numpy()})
-        return {name: torch.from_numpy(a) for name, a in zip(OUTPUTS, arrays, strict=True)}

@@ -66,7 +66,7 @@ def test_bad_lines_and_files_are_reported_and_the_rest_read(tmp_path):
     messages = [str(p) for p in problems]
     assert any("a.txt: line 2" in m for m in messages)
     assert any("missing.txt: image" in m for m in messages)
-    assert any("broken.jpg: image" in m for m in messages)
+    assert any("broken.txt: broken.jpg: not an image" in m for m in messages)
     voc = tmp_path / "voc"
     voc.mkdir()
     (voc / "bad.xml").write_text("<annotation><filename>")

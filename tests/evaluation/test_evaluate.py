@@ -7,7 +7,7 @@ import pytest
 from facemask_rcnn.cli import main
 from facemask_rcnn.engine.logs import read_metrics
 from facemask_rcnn.evaluation import evaluate, mean_seed_ap
-from facemask_rcnn.predict import Predictor
+from facemask_rcnn.inference import Predictor
 
 
 def test_evaluate_writes_report_and_numbers_agree(trained, tmp_path, capsys):

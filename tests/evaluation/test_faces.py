@@ -4,7 +4,7 @@ from PIL import Image
 
 from facemask_rcnn.data.faceboxes import FaceBox
 from facemask_rcnn.evaluation.faces import face_metrics, inside_fraction
-from facemask_rcnn.predict import Prediction
+from facemask_rcnn.inference import Prediction
 
 
 def test_inside_fraction_is_the_share_of_the_box_inside_the_face():

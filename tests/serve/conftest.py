@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from facemask_rcnn.predict import Predictor
+from facemask_rcnn.inference import Predictor
 from facemask_rcnn.serve import create_app
 
 

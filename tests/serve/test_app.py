@@ -50,7 +50,7 @@ def _bomb():
     ("make", "name", "status", "message"),
     [
         (lambda: b"\xff" * (1024 * 1024 + 10), "big.jpg", 413, "over the 1 MB limit"),
-        (_bomb, "bomb.png", 400, "over the 4000000 limit"),
+        (_bomb, "bomb.png", 400, "over the 4000000 pixel limit"),
         (lambda: b"hello, this is plain text", "fake.jpg", 415, "not an image"),
         (lambda: jpeg()[:400], "cut.jpg", 400, "truncated or corrupt image"),
         (lambda: b"%PDF-1.4 plain text pretending", "photo.png", 415, "not an image"),

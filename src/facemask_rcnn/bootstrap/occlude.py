@@ -17,10 +17,10 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ..data.faceboxes import FaceBox, Faces
+from ..data.images import read_image
 from ..data.records import ImageRecord, Instance
 from ..data.synth import MASK_TYPES, clip_polygon, mask_colour, mask_polygon, mask_texture
 from ..data.via import write_via
-from ..predict import load_image
 from .output import free_name, output_folder
 
 MIN_FACE = 8  # pixels: smaller faces get no occluder (too few pixels to draw a mask on)
@@ -118,7 +118,7 @@ def occlude_faces(
             report["skipped_masked"] += 1
             continue
         try:
-            image = load_image(outlined.path if masked else path)
+            image = read_image(outlined.path if masked else path)
         except ValueError as err:
             report["skipped_unreadable"] += 1
             problems.append(str(err))

@@ -16,10 +16,11 @@ import numpy as np
 from PIL import Image
 
 from ..data.faceboxes import Faces
+from ..data.images import read_image
 from ..data.records import ImageRecord, Instance, mask_to_rle
 from ..data.via import write_via
 from ..evaluation.faces import inside_fraction
-from ..predict import Predictor, load_image
+from ..inference import Predictor
 from .output import free_name, output_folder
 
 
@@ -148,7 +149,7 @@ def pseudo_label(
         if not masked:
             continue
         try:
-            image = np.asarray(load_image(path))
+            image = np.asarray(read_image(path))
         except ValueError as err:
             problems.append(str(err))
             continue

@@ -5,14 +5,20 @@ Readers never raise on bad items; they append a Problem and keep the rest of the
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from .images import ImageError, image_size
 from .records import polygon_area
+
+# What malformed content raises inside a reader's per-item code: caught there, named, skipped.
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -28,17 +34,45 @@ class Problem:
         return f"{self.severity}: {self.file}: {self.item}: {self.message}"
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the header; ValueError with a reason for missing/corrupt files."""
-    if not path.is_file():
-        raise ValueError("image file is missing")
+def malformed(err: Exception) -> str:
+    """A one-line reason for a MALFORMED exception (``missing field 'x'`` for a KeyError)."""
+    if isinstance(err, KeyError):
+        return f"missing field {err}"
+    if type(err) is ValueError:
+        return str(err)
+    return f"malformed field ({type(err).__name__}: {err})"
+
+
+def read_json(path: Path, problems: list[Problem]) -> Any:
+    """Parsed JSON of an annotation file, or None with a Problem (unreadable, not UTF-8…)."""
     try:
-        with Image.open(path) as im:
-            im.verify()
-        with Image.open(path) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(f"image is corrupt or not an image ({err})") from err
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        problems.append(Problem(str(path), "file", f"not UTF-8 text ({err.reason})"))
+    except (OSError, json.JSONDecodeError, RecursionError) as err:
+        problems.append(Problem(str(path), "file", f"cannot read JSON ({err})"))
+    return None
+
+
+def locate_image(
+    folder: Path, name: Any, src: str, problems: list[Problem]
+) -> tuple[Path, int, int] | None:
+    """``folder/name`` with its displayed (width, height), or None with a Problem: a name that is
+    not text, that leaves the dataset folder (absolute, or ``..``), or an unreadable image."""
+    if not isinstance(name, str) or not name.strip():
+        problems.append(Problem(src, repr(name), "file name is missing or not text"))
+        return None
+    normal = os.path.normpath(name)
+    if os.path.isabs(normal) or normal == ".." or normal.startswith(".." + os.sep):
+        problems.append(Problem(src, name, f"path leaves the dataset folder {folder}, refused"))
+        return None
+    path = folder / normal
+    try:
+        width, height = image_size(path)
+    except ImageError as err:
+        problems.append(Problem(src, name, err.reason))
+        return None
+    return path, width, height
 
 
 def clean_polygon(

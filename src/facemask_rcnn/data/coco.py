@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,16 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..fileio import write_json_new
-from .checks import Problem, clean_polygon, first_of_each_name, image_size, resolve_label
+from .checks import (
+    MALFORMED,
+    Problem,
+    clean_polygon,
+    first_of_each_name,
+    locate_image,
+    malformed,
+    read_json,
+    resolve_label,
+)
 from .records import ImageRecord, Instance
 
 
@@ -25,14 +33,7 @@ def _segmentation(
     seg: Any, width: int, height: int, src: str, item: str, problems: list[Problem]
 ) -> Instance | None:
     if isinstance(seg, dict):  # RLE, compressed or not
-        rle = (
-            seg if isinstance(seg.get("counts"), str) else mask_utils.frPyObjects(seg, *seg["size"])
-        )
-        if isinstance(rle.get("counts"), bytes):
-            rle = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
-        if list(rle["size"]) != [height, width]:
-            problems.append(Problem(src, item, f"RLE size {rle['size']} != image {height}x{width}"))
-            return None
+        rle = _checked_rle(seg, height, width)
         if mask_utils.area(rle) < 1:
             problems.append(Problem(src, item, "region has zero area"))
             return None
@@ -53,13 +54,97 @@ def _segmentation(
     return Instance("", polygons)
 
 
-def _image_folder(path: Path, images: list[dict[str, Any]]) -> Path:
+def _checked_rle(seg: dict[str, Any], height: int, width: int) -> dict[str, Any]:
+    """A COCO RLE (compressed or a list of counts) as a compressed one, checked to cover exactly
+    ``height`` x ``width`` pixels: pycocotools decodes without bounds checks."""
+    if [int(v) for v in seg["size"]] != [height, width]:
+        raise ValueError(f"RLE size {seg['size']} != image {height}x{width}")
+    counts = seg["counts"]
+    if isinstance(counts, list):
+        if not all(isinstance(c, int) and c >= 0 for c in counts):
+            raise ValueError("RLE counts must be non-negative integers")
+        total = sum(counts)
+        rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+        counts = rle["counts"].decode("ascii")
+    elif isinstance(counts, str):
+        total = compressed_rle_length(counts)
+    else:
+        raise TypeError("RLE counts must be a string or a list")
+    if total != height * width:
+        raise ValueError(f"RLE counts cover {total} pixels, the image has {height * width}")
+    return {"size": [height, width], "counts": counts}
+
+
+def compressed_rle_length(counts: str) -> int:
+    """Pixels covered by a compressed COCO RLE string (its run lengths summed); ValueError when
+    the string is not one (bad characters, a cut-off number, a negative run)."""
+    runs: list[int] = []
+    position = 0
+    while position < len(counts):
+        value, shift, more = 0, 0, True
+        while more:
+            if position >= len(counts):
+                raise ValueError("RLE counts string is cut off")
+            code = ord(counts[position]) - 48
+            if not 0 <= code < 64:
+                raise ValueError("RLE counts string has characters outside its alphabet")
+            value |= (code & 0x1F) << shift
+            more = bool(code & 0x20)
+            position, shift = position + 1, shift + 5
+            if not more and code & 0x10:
+                value |= -1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        if value < 0:
+            raise ValueError("RLE counts string has a negative run")
+        runs.append(value)
+    return sum(runs)
+
+
+def _image_folder(path: Path, images: list[Any]) -> Path:
     """The JSON's folder, or (for ``annotations/x.json``) the sibling folder holding the images."""
     candidates = [path.parent]
     if path.parent.name == "annotations":
         candidates += sorted(p for p in path.parent.parent.iterdir() if p.is_dir())
-    first = str(images[0]["file_name"]) if images else ""
+    first = images[0].get("file_name") if images and isinstance(images[0], dict) else None
+    if not isinstance(first, str):
+        return path.parent
     return next((c for c in candidates if (c / first).is_file()), path.parent)
+
+
+def coco_tables(
+    path: Path, data: Any, problems: list[Problem]
+) -> tuple[list[dict], dict[Any, list[dict]], dict[Any, str]] | None:
+    """(images, annotations by image id, category names by id) of a COCO dict; entries that are
+    not objects, annotations of no listed image, and a file without the three lists are problems."""
+    src = str(path)
+    if not is_coco(data):
+        problems.append(Problem(src, "file", "not COCO: needs images, annotations, categories"))
+        return None
+    images = [im for im in data["images"] if isinstance(im, dict)]
+    categories = {}
+    for c in data["categories"]:
+        if isinstance(c, dict) and isinstance(c.get("name"), str) and _hashable(c.get("id")):
+            categories[c["id"]] = c["name"]
+        else:
+            problems.append(Problem(src, f"category {c!r:.40}", "needs an id and a text name"))
+    ids = {im.get("id") for im in images if _hashable(im.get("id"))}
+    by_image: dict[Any, list[dict[str, Any]]] = {}
+    for k, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict) or not _hashable(ann.get("image_id")):
+            problems.append(Problem(src, f"annotation #{k}", "not an object with an image_id"))
+        elif ann["image_id"] not in ids:
+            item = f"annotation {ann.get('id')}"
+            problems.append(Problem(src, item, f"image_id {ann['image_id']!r} is not in images"))
+        else:
+            by_image.setdefault(ann["image_id"], []).append(ann)
+    if len(images) < len(data["images"]):
+        problems.append(Problem(src, "images", "entries that are not objects were skipped"))
+    return images, by_image, categories
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, int | str | float) and value == value  # NaN is no id
 
 
 def read_coco(
@@ -72,37 +157,37 @@ def read_coco(
     """Read a COCO instance file; category names become labels, images resolved from ``image_dir``.
 
     ``image_dir`` defaults to the JSON's folder, or the folder beside ``annotations/`` that holds
-    the images (``images/``, ``train2017/``…).
+    the images (``images/``, ``train2017/``…). Malformed entries are problems, never exceptions.
     """
     path = Path(path)
     src = str(path)
     problems: list[Problem] = []
-    data = json.loads(path.read_text()) if data is None else data
-    folder = Path(image_dir) if image_dir else _image_folder(path, data["images"])
-    categories = {c["id"]: c["name"] for c in data["categories"]}
-    by_image: dict[Any, list[dict[str, Any]]] = {}
-    for ann in data["annotations"]:
-        by_image.setdefault(ann.get("image_id"), []).append(ann)
-    images = data["images"]
+    data = read_json(path, problems) if data is None else data
+    tables = None if data is None else coco_tables(path, data, problems)
+    if tables is None:
+        return [], problems
+    images, by_image, categories = tables
+    folder = Path(image_dir) if image_dir else _image_folder(path, images)
     records = []
-    for index in first_of_each_name([str(im["file_name"]) for im in images], src, problems):
+    for index in first_of_each_name([str(im.get("file_name")) for im in images], src, problems):
         im = images[index]
-        name = str(im["file_name"])
-        image_path = folder / name
-        try:
-            width, height = image_size(image_path)
-        except ValueError as err:
-            problems.append(Problem(src, name, str(err)))
+        found = locate_image(folder, im.get("file_name"), src, problems)
+        if found is None:
             continue
+        image_path, width, height = found
         instances = []
-        for ann in by_image.get(im["id"], []):
-            item = f"{name} annotation {ann.get('id')}"
-            label = resolve_label(
-                categories.get(ann.get("category_id")), class_names, src, item, problems
-            )
-            if label is None or ann.get("iscrowd", 0):
+        for ann in by_image.get(im.get("id"), []):
+            item = f"{im['file_name']} annotation {ann.get('id')}"
+            try:
+                label = resolve_label(
+                    categories.get(ann.get("category_id")), class_names, src, item, problems
+                )
+                if label is None or ann.get("iscrowd", 0):
+                    continue
+                inst = _segmentation(ann.get("segmentation"), width, height, src, item, problems)
+            except MALFORMED as err:
+                problems.append(Problem(src, item, malformed(err)))
                 continue
-            inst = _segmentation(ann.get("segmentation"), width, height, src, item, problems)
             if inst is not None:
                 inst.label = label
                 instances.append(inst)

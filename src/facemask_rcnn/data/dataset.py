@@ -12,6 +12,7 @@ from torchvision import tv_tensors
 from torchvision.ops import masks_to_boxes
 from torchvision.transforms.v2 import functional as F
 
+from .images import read_image
 from .records import ImageRecord
 from .transforms import build_transforms
 
@@ -58,8 +59,7 @@ class MaskDataset(Dataset):
         if self.cache is not None and idx in self.cache:
             return self.cache[idx]
         rec = self.records[idx]
-        with Image.open(rec.path) as im:
-            image = im.convert("RGB")
+        image = read_image(rec.path)
         scale = 1.0
         if self.image_size:
             scale = self.image_size / max(rec.width, rec.height)

@@ -8,17 +8,17 @@ A face is *masked* when its label is one of ``MASKED``; any other label is a bar
 
 from __future__ import annotations
 
-import json
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from .checks import Problem, image_size
+from .checks import MALFORMED, Problem, locate_image, malformed, read_json
+from .images import IMAGE_SUFFIXES
 
 MASKED = ("with_mask", "mask_weared_incorrect", "mask", "masked")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 Faces = dict[Path, list["FaceBox"]]
 
 
@@ -53,114 +53,146 @@ def read_faces(annotations: str | Path, images: str | Path | None = None) -> tup
     raise ValueError(f"{path}: not a COCO .json, nor VOC .xml or YOLO .txt face boxes")
 
 
+def face_box(x0: float, y0: float, x1: float, y1: float, label: str) -> FaceBox:
+    """A FaceBox from corner coordinates; ValueError for a non-finite or empty box."""
+    box = tuple(float(v) for v in (x0, y0, x1, y1))
+    if not all(math.isfinite(v) for v in box):
+        raise ValueError("box has a non-finite coordinate")
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise ValueError("empty box")
+    return FaceBox(box, label)  # type: ignore[arg-type]
+
+
 def read_coco_faces(path: str | Path, images: Path | None = None) -> tuple[Faces, list]:
     """Image path → its face boxes, from a COCO JSON whose annotations carry ``bbox`` only."""
-    from .coco import _image_folder
+    from .coco import _image_folder, coco_tables
 
     path = Path(path)
-    data = json.loads(path.read_text())
-    folder = images or _image_folder(path, data["images"])
-    names = {c["id"]: c["name"] for c in data["categories"]}
-    by_id = {im["id"]: folder / im["file_name"] for im in data["images"]}
-    faces: Faces = {p: [] for p in by_id.values()}
-    problems = []
-    for ann in data["annotations"]:
-        x, y, w, h = ann.get("bbox") or (0, 0, 0, 0)
-        image = by_id.get(ann.get("image_id"))
-        if image is None or w <= 0 or h <= 0:
-            problems.append(
-                Problem(str(path), f"annotation {ann.get('id')}", "no image or empty bbox")
-            )
+    src = str(path)
+    problems: list[Problem] = []
+    data = read_json(path, problems)
+    tables = None if data is None else coco_tables(path, data, problems)
+    if tables is None:
+        return {}, problems
+    entries, by_image, names = tables
+    folder = images or _image_folder(path, entries)
+    faces: Faces = {}
+    for im in entries:
+        found = locate_image(folder, im.get("file_name"), src, problems)
+        if found is None:
             continue
-        faces[image].append(FaceBox((x, y, x + w, y + h), names.get(ann["category_id"], "?")))
+        boxes = faces.setdefault(found[0], [])
+        for ann in by_image.get(im.get("id"), []):
+            try:
+                x, y, w, h = ann["bbox"]
+                boxes.append(face_box(x, y, x + w, y + h, names.get(ann.get("category_id"), "?")))
+            except MALFORMED as err:
+                problems.append(Problem(src, f"annotation {ann.get('id')} bbox", malformed(err)))
     return faces, problems
 
 
 def read_voc_faces(files: list[Path], images: Path | None = None) -> tuple[Faces, list]:
     """PASCAL VOC XML files (``<object><name>`` + ``<bndbox>``) → face boxes per image."""
     faces: Faces = {}
-    problems = []
+    problems: list[Problem] = []
     for file in files:
         try:
             root = ET.parse(file).getroot()
-        except ET.ParseError as err:
+        except (ET.ParseError, OSError, ValueError) as err:
             problems.append(Problem(str(file), "file", f"not valid XML ({err})"))
             continue
-        name = root.findtext("filename")
-        if not name:
-            problems.append(Problem(str(file), "filename", "missing <filename>"))
+        found = locate_image(images or file.parent, root.findtext("filename"), str(file), problems)
+        if found is None:
             continue
         boxes = []
         for i, obj in enumerate(root.iter("object")):
             try:
                 bnd = obj.find("bndbox")
-                x0, y0, x1, y1 = (float(bnd.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
-            except (AttributeError, TypeError, ValueError):
-                problems.append(Problem(str(file), f"object {i}", "bndbox is missing a number"))
-                continue
-            if x1 <= x0 or y1 <= y0:
-                problems.append(Problem(str(file), f"object {i}", "empty bndbox"))
-                continue
-            boxes.append(FaceBox((x0, y0, x1, y1), (obj.findtext("name") or "?").strip()))
-        faces[(images or file.parent) / name] = boxes
+                corners = (float(bnd.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
+                boxes.append(face_box(*corners, (obj.findtext("name") or "?").strip()))
+            except MALFORMED as err:
+                problems.append(Problem(str(file), f"object {i} bndbox", malformed(err)))
+        faces[found[0]] = boxes
     return faces, problems
 
 
-def yolo_class_names(folder: Path) -> list[str] | None:
-    """Class names from ``classes.txt`` / ``obj.names`` (one per line) or ``data.yaml`` names."""
-    for name in ("classes.txt", "obj.names"):
-        if (folder / name).is_file():
-            return [n.strip() for n in (folder / name).read_text().splitlines() if n.strip()]
-    if (folder / "data.yaml").is_file():
-        names = (yaml.safe_load((folder / "data.yaml").read_text()) or {}).get("names")
-        return list(names.values()) if isinstance(names, dict) else names
+def yolo_class_names(folder: Path, problems: list[Problem] | None = None) -> list[str] | None:
+    """Class names from ``classes.txt`` / ``obj.names`` (one per line) or ``data.yaml`` names
+    (a list, or a mapping of index to name); an unreadable file is a problem."""
+    problems = [] if problems is None else problems
+    for name in ("classes.txt", "obj.names", "data.yaml"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_bytes().decode("utf-8")
+            if name != "data.yaml":
+                return [n.strip() for n in text.splitlines() if n.strip()]
+            names = (yaml.safe_load(text) or {}).get("names")
+            if isinstance(names, dict):
+                names = [names[k] for k in sorted(names)]
+            if isinstance(names, list):
+                return [str(n) for n in names]
+            problems.append(Problem(str(path), "names", "missing, or not a list or mapping"))
+        except (UnicodeDecodeError, yaml.YAMLError, OSError, *MALFORMED) as err:
+            problems.append(Problem(str(path), "file", f"cannot read class names ({err})"))
+        return None
+    return None
+
+
+def yolo_lines(file: Path, problems: list[Problem]) -> list[tuple[str, list[float]]]:
+    """(item, numbers) per non-empty line of a YOLO txt file; bad lines and files are problems."""
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        problems.append(Problem(str(file), "file", f"cannot read ({err})"))
+        return []
+    rows = []
+    for i, line in enumerate(text.splitlines()):
+        if not line.strip():
+            continue
+        try:
+            numbers = [float(v) for v in line.split()]
+        except ValueError:
+            problems.append(Problem(str(file), f"line {i + 1}", "a value is not a number"))
+            continue
+        if not all(math.isfinite(v) for v in numbers) or numbers[0] != int(numbers[0]):
+            problems.append(Problem(str(file), f"line {i + 1}", "class or coordinate not finite"))
+            continue
+        rows.append((f"line {i + 1}", numbers))
+    return rows
+
+
+def yolo_image(file: Path, images: Path, problems: list[Problem]) -> tuple[Path, int, int] | None:
+    """The image a YOLO label file belongs to (same stem, any image suffix) and its size."""
+    for suffix in IMAGE_SUFFIXES:
+        if (images / (file.stem + suffix)).is_file():
+            return locate_image(images, file.stem + suffix, str(file), problems)
+    problems.append(Problem(str(file), "image", f"no image named {file.stem}.* in {images}"))
     return None
 
 
 def read_yolo_faces(files: list[Path], images: Path) -> tuple[Faces, list]:
     """YOLO txt files (``class cx cy w h``, normalised) → face boxes, in image pixels."""
-    names = yolo_class_names(files[0].parent) if files else None
+    problems: list[Problem] = []
+    names = yolo_class_names(files[0].parent, problems) if files else None
     faces: Faces = {}
-    problems = []
     for file in files:
-        image = next(
-            (
-                images / (file.stem + s)
-                for s in IMAGE_SUFFIXES
-                if (images / (file.stem + s)).is_file()
-            ),
-            None,
-        )
-        if image is None:
-            problems.append(
-                Problem(str(file), "image", f"no image named {file.stem}.* in {images}")
-            )
+        found = yolo_image(file, images, problems)
+        if found is None:
             continue
-        try:
-            width, height = image_size(image)
-        except ValueError as err:
-            problems.append(Problem(str(image), "image", str(err)))
-            continue
+        image, width, height = found
         boxes = []
-        for i, line in enumerate(file.read_text().splitlines()):
-            if not line.strip():
+        for item, numbers in yolo_lines(file, problems):
+            if len(numbers) != 5:
+                problems.append(Problem(str(file), item, "expected: class cx cy w h"))
                 continue
+            index, cx, cy, w, h = numbers
+            label = names[int(index)] if names and 0 <= index < len(names) else str(int(index))
             try:
-                cls, cx, cy, w, h = line.split()[:5]
-                index, cx, cy, w, h = int(cls), float(cx), float(cy), float(w), float(h)
-            except ValueError:
-                problems.append(Problem(str(file), f"line {i + 1}", "expected: class cx cy w h"))
-                continue
-            if w <= 0 or h <= 0:
-                problems.append(Problem(str(file), f"line {i + 1}", "empty box"))
-                continue
-            label = names[index] if names and 0 <= index < len(names) else str(index)
-            box = (
-                (cx - w / 2) * width,
-                (cy - h / 2) * height,
-                (cx + w / 2) * width,
-                (cy + h / 2) * height,
-            )
-            boxes.append(FaceBox(box, label))
+                box = ((cx - w / 2) * width, (cy - h / 2) * height)
+                boxes.append(face_box(*box, box[0] + w * width, box[1] + h * height, label))
+            except ValueError as err:
+                problems.append(Problem(str(file), item, str(err)))
         faces[image] = boxes
     return faces, problems

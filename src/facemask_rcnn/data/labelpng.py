@@ -12,12 +12,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from .checks import Problem, image_size
+from .checks import Problem
+from .images import IMAGE_SUFFIXES, ImageError, image_size, open_image
 from .records import ImageRecord, Instance, mask_to_rle
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 MASKEDFACE_VALUES = {2: "face_mask"}  # 0 background, 1 face skin/hair, 2 face mask
 MASKEDFACE_OTHER = (0, 1)
 
@@ -45,7 +44,7 @@ def _mask_file(masks: Path, stem: str) -> Path | None:
 
 def read_labels(path: Path, mask_value: int) -> np.ndarray:
     """Label array of a mask file; a JPEG mask becomes ``mask_value`` where brighter than 127."""
-    with Image.open(path) as im:
+    with open_image(path) as im:
         if path.suffix.lower() in (".jpg", ".jpeg"):
             return np.where(np.asarray(im.convert("L")) > 127, mask_value, 0).astype(np.uint8)
         return np.asarray(im)
@@ -82,9 +81,13 @@ def read_label_pngs(
                 continue
             try:
                 width, height = image_size(image_path)
+            except ImageError as err:
+                problems.append(Problem(rel, image_path.name, err.reason))
+                continue
+            try:
                 labels = read_labels(mask_path, next(iter(value_classes)))
-            except (ValueError, OSError) as err:
-                problems.append(Problem(rel, image_path.name, str(err)))
+            except (ValueError, OSError, SyntaxError) as err:
+                problems.append(Problem(str(mask_path), image_path.name, f"cannot read ({err})"))
                 continue
             if labels.shape[:2] != (height, width):
                 problems.append(

@@ -10,6 +10,7 @@ from .coco import is_coco, read_coco
 from .labelpng import pair_folders, read_label_pngs
 from .records import ImageRecord
 from .via import is_via, read_via
+from .yolo import read_yolo_seg, yolo_folders
 
 SPLIT_ALIASES = {
     "train": ("train", "training"),
@@ -49,7 +50,8 @@ def load_records(
     class_names: list[str] | None = None,
     keep_empty: bool = False,
 ) -> tuple[list[ImageRecord], list[Problem]]:
-    """Read VIA 1.x/2.x, COCO or label-PNG annotations at ``path`` (a file or a dataset folder).
+    """Read VIA 1.x/2.x, COCO, label-PNG or YOLO-polygon annotations at ``path`` (a file or a
+    dataset folder).
 
     ``split`` picks ``path/<split>`` first (the original ``DATASET/train``, ``DATASET/val``).
     ``class_attribute`` names the VIA region attribute holding the class; for label PNGs any
@@ -58,8 +60,14 @@ def load_records(
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
+    yolo = yolo_folders(path, split) if path.is_dir() else None
+    if yolo is not None and (split is None or yolo[0].name != "images"):
+        return read_yolo_seg(*yolo, class_names=class_names, keep_empty=keep_empty)
     if path.is_dir() and split:
         path = split_folder(path, split)
+        yolo = yolo_folders(path)
+        if yolo is not None:
+            return read_yolo_seg(*yolo, class_names=class_names, keep_empty=keep_empty)
     if path.is_dir():
         if pair_folders(path):
             return read_label_pngs(
@@ -67,7 +75,10 @@ def load_records(
             )
         annotation = _annotation_file(path)
         if annotation is None:
-            raise DatasetError(f"{path}: no VIA/COCO JSON and no images/ + masks/ folders")
+            raise DatasetError(
+                f"{path}: no VIA/COCO JSON, no images/ + masks/ (label PNGs) and no "
+                f"images/ + labels/ (YOLO) folders"
+            )
         path = annotation
     try:
         data = json.loads(path.read_text())
@@ -87,6 +98,10 @@ def available_splits(root: str | Path) -> list[str | None]:
         return [None]
     found: dict[Path, str] = {}
     for split in SPLIT_ALIASES:
+        yolo = yolo_folders(root, split)
+        if yolo is not None and yolo[0].name != "images":  # Ultralytics: images/SPLIT
+            found.setdefault(yolo[0], split)
+            continue
         try:
             found.setdefault(split_folder(root, split), split)
         except MissingSplit:

@@ -80,11 +80,15 @@ class ImageRecord:
         return np.stack([i.to_mask(self.height, self.width) for i in self.instances]).astype(bool)
 
     def name_relative_to(self, folder: Path) -> str:
-        """Image path as an annotation file in ``folder`` should store it (relative if inside)."""
+        """Image path as an annotation file in ``folder`` stores it: relative, since readers
+        refuse names that leave their folder; ValueError for an image outside ``folder``."""
         try:
-            return str(self.path.resolve().relative_to(folder.resolve()))
+            return self.path.resolve().relative_to(folder.resolve()).as_posix()
         except ValueError:
-            return str(self.path.resolve())
+            raise ValueError(
+                f"{self.path}: not inside {folder}; write the annotation file into a folder that "
+                f"holds the images"
+            ) from None
 
 
 def polygon_area(poly: np.ndarray) -> float:

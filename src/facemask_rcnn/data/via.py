@@ -7,7 +7,6 @@ rect, circle, ellipse (curves become 32-point polygons).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,16 @@ from typing import Any
 import numpy as np
 
 from ..fileio import write_json_new
-from .checks import Problem, clean_polygon, first_of_each_name, image_size, resolve_label
+from .checks import (
+    MALFORMED,
+    Problem,
+    clean_polygon,
+    first_of_each_name,
+    locate_image,
+    malformed,
+    read_json,
+    resolve_label,
+)
 from .records import ImageRecord, Instance, mask_to_polygons
 
 DEFAULT_CLASS = "face_mask"
@@ -78,50 +86,71 @@ def read_via(
     """Read a VIA 1.x/2.x JSON; images are looked up in ``image_dir`` (default: the file's folder).
 
     ``data`` is the already parsed JSON, when the caller has it (saves a second parse).
-
     Without ``class_attribute`` every region is ``face_mask``; with it the region attribute's
-    value is the class (checked against ``class_names`` when given).
+    value is the class (checked against ``class_names`` when given). Malformed entries and
+    regions are reported as problems and skipped; nothing in the file's content raises.
     """
     path = Path(path)
     src = str(path)
     problems: list[Problem] = []
-    entries = _entries(json.loads(path.read_text()) if data is None else data)
+    data = read_json(path, problems) if data is None else data
+    if data is None:
+        return [], problems
+    try:
+        entries = _entries(data)
+    except ValueError as err:
+        return [], [*problems, Problem(src, "file", str(err))]
     folder = Path(image_dir) if image_dir else path.parent
     names = [str(e["filename"]) for e in entries]
     records = []
     for index in first_of_each_name(names, src, problems):
-        entry, name = entries[index], names[index]
-        image_path = folder / name
-        try:
-            width, height = image_size(image_path)
-        except ValueError as err:
-            problems.append(Problem(src, name, str(err)))
+        found = locate_image(folder, entries[index]["filename"], src, problems)
+        if found is None:
             continue
-        regions = entry.get("regions") or []
+        image_path, width, height = found
+        regions = entries[index].get("regions") or []
         if isinstance(regions, dict):
             regions = list(regions.values())
+        if not isinstance(regions, list):
+            problems.append(Problem(src, names[index], "regions is not a list or mapping"))
+            continue
         instances = []
         for r, region in enumerate(regions):
-            item = f"{name} region {r}"
+            item = f"{names[index]} region {r}"
             try:
-                points = shape_to_polygon(region.get("shape_attributes") or {})
-            except ValueError as err:
-                problems.append(Problem(src, item, str(err)))
+                instance = _region(
+                    region, class_attribute, class_names, (width, height), src, item, problems
+                )
+            except MALFORMED as err:
+                problems.append(Problem(src, item, malformed(err)))
                 continue
-            points = clean_polygon(points, width, height, src, item, problems)
-            if points is None:
-                continue
-            if class_attribute:
-                raw = (region.get("region_attributes") or {}).get(class_attribute)
-                label = resolve_label(raw, class_names, src, item, problems)
-            else:
-                label = DEFAULT_CLASS
-            if label is not None:
-                attributes = dict(region.get("region_attributes") or {})
-                instances.append(Instance(label, [points], attributes=attributes))
+            if instance is not None:
+                instances.append(instance)
         if instances or keep_empty:
             records.append(ImageRecord(image_path, width, height, instances, src))
     return records, problems
+
+
+def _region(
+    region: dict[str, Any],
+    class_attribute: str | None,
+    class_names: list[str] | None,
+    size: tuple[int, int],
+    src: str,
+    item: str,
+    problems: list[Problem],
+) -> Instance | None:
+    """One VIA region → Instance, or None with its problems; malformed fields raise MALFORMED."""
+    points = clean_polygon(
+        shape_to_polygon(region.get("shape_attributes") or {}), *size, src, item, problems
+    )
+    if points is None:
+        return None
+    attributes = dict(region.get("region_attributes") or {})
+    label = DEFAULT_CLASS
+    if class_attribute:
+        label = resolve_label(attributes.get(class_attribute), class_names, src, item, problems)
+    return None if label is None else Instance(label, [points], attributes=attributes)
 
 
 def write_via(

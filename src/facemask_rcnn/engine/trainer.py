@@ -221,6 +221,7 @@ def train(
     exist_ok: bool = False,
     keep_empty: bool = False,
     time_budget: float | None = None,
+    trust_checkpoint: bool = False,
 ) -> TrainResult:
     """Run the schedule (or one ``stage``) on ``data``; write checkpoints and logs to a run folder.
 
@@ -230,7 +231,8 @@ def train(
     call, data preparation and validation included: each stage may run until its share (in
     proportion to its epochs, counted from the start) minus the last validation's duration,
     then ends after the current iteration and is validated and checkpointed as usual; its
-    learning rate anneals by that deadline (``StageClock``).
+    learning rate anneals by that deadline (``StageClock``). ``trust_checkpoint`` lets a
+    ``weights`` file that needs pickle load.
     """
     called = time.perf_counter()
     distributed = dist.init_distributed()
@@ -249,7 +251,7 @@ def train(
     config = dataclasses.replace(config, class_names=class_names)
     train_records = train_records + synthetic_records(config, class_names, run_dir)
     stages = _stages(config, stage)
-    model = build_model(config, "none" if resume else weights)
+    model = build_model(config, "none" if resume else weights, trust=trust_checkpoint)
     model.to(device)
     train_set = MaskDataset(
         train_records,

@@ -12,6 +12,7 @@ from pycocotools.cocoeval import COCOeval
 
 from ..data.coco import to_coco
 from ..data.records import ImageRecord
+from ..inference.results import result_entry
 
 STAT_NAMES = (
     "AP",
@@ -31,20 +32,11 @@ STAT_NAMES = (
 
 def detections(predictions: list[ImageRecord], class_names: list[str]) -> list[dict[str, Any]]:
     """COCO results list; ``image_id`` is the record's position + 1, as in ``to_coco``."""
-    out = []
-    for image_id, rec in enumerate(predictions, start=1):
-        for inst in rec.instances:
-            x0, y0, x1, y1 = inst.box()
-            out.append(
-                {
-                    "image_id": image_id,
-                    "category_id": class_names.index(inst.label) + 1,
-                    "segmentation": inst.rle,
-                    "bbox": [x0, y0, x1 - x0, y1 - y0],
-                    "score": float(inst.score if inst.score is not None else 1.0),
-                }
-            )
-    return out
+    return [
+        result_entry(image_id, inst.label, class_names, inst.box(), inst.score, inst.rle)
+        for image_id, rec in enumerate(predictions, start=1)
+        for inst in rec.instances
+    ]
 
 
 def coco_metrics(

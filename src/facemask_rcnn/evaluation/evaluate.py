@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from ..data.images import read_image
 from ..data.load import load_records
 from ..data.records import ImageRecord
 from ..fileio import new_folder
-from ..predict import Prediction, Predictor, load_image, overlay
+from ..inference import Prediction, Predictor, overlay
 from .coco import coco_metrics
 from .report import plot_pr_curves, side_by_side, write_per_image
 from .seed_ap import mask_ious, mean_seed_ap, seed_ap
@@ -62,7 +63,7 @@ def evaluate(
         raise ValueError(f"{data}: no images to evaluate in split {split!r}")
     predictions, rows = [], []
     for record in records:
-        prediction = predictor.predict(load_image(record.path))
+        prediction = predictor.predict(read_image(record.path))
         predictions.append(prediction)
         scores = image_scores(record, prediction, class_names)
         rows.append(
@@ -109,7 +110,7 @@ def _gallery(folder: Path, records, predictions, rows, count: int) -> None:  # n
     scored = [i for i, r in enumerate(rows) if r["seed_ap50"] is not None]
     scored.sort(key=lambda i: (rows[i]["seed_ap50"], rows[i]["top_mask_iou"] or 0.0))
     for rank, i in enumerate(scored[:count], start=1):
-        image = load_image(records[i].path)
+        image = read_image(records[i].path)
         truth = overlay(image, truth_prediction(records[i]))
         title = f"{records[i].path.name}  AP50 {rows[i]['seed_ap50']:.2f}"
         side_by_side(overlay(image, predictions[i]), truth, title).save(

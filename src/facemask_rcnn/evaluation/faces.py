@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..data.faceboxes import FaceBox
-from ..predict import Predictor, load_image
+from ..data.images import read_image
+from ..inference import Predictor
 
 # Face widths in image pixels: (label, lower bound inclusive, upper bound exclusive).
 WIDTH_BINS = (("<16", 0.0, 16.0), ("16-32", 16.0, 32.0), (">=32", 32.0, float("inf")))
@@ -48,7 +49,7 @@ def face_metrics(
     for path, boxes in faces.items():
         if not boxes:
             continue
-        prediction = predictor.predict(load_image(path))
+        prediction = predictor.predict(read_image(path))
         seconds.append(prediction.seconds)
         for face in boxes:
             on_face = [inside_fraction(b, face.box) >= inside for b in prediction.boxes]

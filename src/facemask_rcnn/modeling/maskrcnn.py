@@ -114,7 +114,7 @@ def model_kwargs(config: Config, levels: int, roi_levels: list[str]) -> dict[str
 
 
 def build_model(
-    config: Config, weights: str | None = None, run_dir: str | None = None
+    config: Config, weights: str | None = None, run_dir: str | None = None, trust: bool = False
 ) -> FaceMaskRCNN:
     """Build the model and load ``weights`` (default: ``config.weights``; see load_weights)."""
     from .weights import load_weights
@@ -132,21 +132,22 @@ def build_model(
     kwargs = model_kwargs(config, levels, backbone.roi_levels)
     model = FaceMaskRCNN(backbone, config.class_names, config.loss_weights, **kwargs)
     if weights not in ("imagenet", "none"):
-        load_weights(model, weights, run_dir=run_dir)
+        load_weights(model, weights, run_dir=run_dir, trust=trust)
     return model
 
 
 def load_trained(
-    path: str | Path, overrides: list[str] | None = None
+    path: str | Path, overrides: list[str] | None = None, trust: bool = False
 ) -> tuple[FaceMaskRCNN, Config]:
     """A training checkpoint's model (eval mode) and config.
 
     ``overrides`` (``key=value``) change inference settings of the saved config, such as
     ``rpn_post_nms_test``; one that changes a layer's shape is refused (ValueError).
+    ``trust`` lets a checkpoint that needs pickle load.
     """
     from .weights import read_checkpoint
 
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(path, trust)
     if "config" not in checkpoint:
         raise ValueError(f"{path}: a bare state dict has no config; use a training checkpoint")
     config = saved_config({**checkpoint["config"], **parse_overrides(overrides or [])})

@@ -7,9 +7,11 @@ skipped and reported, and everything else loads: Matterport's ``exclude=[mrcnn_c
 from __future__ import annotations
 
 import logging
+import pickle
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,12 +21,40 @@ log = logging.getLogger(__name__)
 RUNS_DIR = Path("runs")
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a file written by the trainer, or a bare state dict (wrapped as ``{"model": ...}``)."""
+class UntrustedCheckpoint(ValueError):
+    """A checkpoint that only loads through pickle, which can run arbitrary code."""
+
+
+def _numpy_globals() -> list[Any]:
+    """numpy's array reconstruction: RNG states in checkpoints of older versions hold arrays."""
+    core = getattr(np, "_core", None) or np.core
+    return [core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+def load_torch_file(path: str | Path, trust: bool = False) -> Any:
+    """``torch.load`` with ``weights_only`` (tensors, containers, numbers, strings, numpy arrays);
+    a file that needs more is refused unless ``trust`` (a one-line UntrustedCheckpoint)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
-    data = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        if trust:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UntrustedCheckpoint(
+            f"{path}: loading it needs pickle, which can run arbitrary code; if you trust where "
+            f"it came from, pass --trust-checkpoint"
+        ) from err
+    except (RuntimeError, EOFError, OSError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{path}: not a readable checkpoint ({reason})") from err
+
+
+def read_checkpoint(path: str | Path, trust: bool = False) -> dict[str, Any]:
+    """Load a file written by the trainer, or a bare state dict (wrapped as ``{"model": ...}``)."""
+    data = load_torch_file(path, trust)
     if isinstance(data, dict) and isinstance(data.get("model"), dict):
         return data
     if isinstance(data, dict) and all(isinstance(v, torch.Tensor) for v in data.values()):
@@ -67,12 +97,15 @@ def coco_state_dict() -> dict[str, torch.Tensor]:
         ) from err
 
 
-def load_weights(model: nn.Module, spec: str, run_dir: str | Path | None = None) -> list[str]:
-    """Load ``coco``, ``last`` or a file path into ``model``; return the skipped tensor names."""
+def load_weights(
+    model: nn.Module, spec: str, run_dir: str | Path | None = None, trust: bool = False
+) -> list[str]:
+    """Load ``coco``, ``last`` or a file path into ``model``; return the skipped tensor names.
+    ``trust`` lets a file that needs pickle load (see :func:`load_torch_file`)."""
     if spec == "coco":
         return load_matching(model, coco_state_dict())
     path = newest_checkpoint(run_dir) if spec == "last" else Path(spec)
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(path, trust)
     names = checkpoint.get("class_names")
     if names and names != getattr(model, "class_names", names):
         log.warning("weights: %s has classes %s, model has %s", path, names, model.class_names)

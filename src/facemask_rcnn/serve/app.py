@@ -7,22 +7,23 @@ loop stays responsive. Overlays expire (newest ``keep`` within ``ttl`` seconds a
 
 from __future__ import annotations
 
-import io
+import json
 import re
 import tempfile
 import threading
 import time
 import uuid
-import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..predict import Prediction, Predictor, overlay
+from ..data.images import ImageError, read_image
+from ..inference import Prediction, Predictor, overlay
 
 STATIC = Path(__file__).parent / "static"
 RESULT_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -35,26 +36,65 @@ class UploadError(Exception):
 
 
 def decode_upload(data: bytes, max_pixels: int) -> Image.Image:
-    """RGB image from uploaded bytes; UploadError 415 (not an image) or 400 (bomb, truncated)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+    """RGB image from uploaded bytes (the CLI's reader: EXIF orientation, every mode);
+    UploadError 415 (not an image) or 400 (over the pixel limit, truncated, corrupt)."""
+    try:
+        return read_image(data, max_pixels)
+    except ImageError as err:
+        status = 415 if err.kind == "unsupported" else 400
+        reason = "not an image this server can read" if status == 415 else err.reason
+        raise UploadError(status, reason) from err
+
+
+class _TooLarge(Exception):
+    """Raised inside the request body stream once it passes the upload limit."""
+
+
+class UploadLimit:
+    """ASGI middleware: refuses a request body over ``limit`` bytes while it streams in.
+
+    A declared Content-Length over the limit is answered before the body is read; a chunked
+    body (no length) is counted as it arrives and cut off once past the limit, so neither memory
+    nor the multipart spool file ever holds more than about ``limit`` bytes.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, message: str) -> None:
+        self.app, self.limit, self.message = app, limit, message
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        received, started = 0, False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > max_pixels:
-                size = f"{image.width}x{image.height}"
-                raise UploadError(400, f"image of {size} pixels is over the {max_pixels} limit")
-            image.load()
-            return image.convert("RGB")
-        except UploadError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            raise UploadError(400, f"image too large to decode safely: {err}") from err
-        except UnidentifiedImageError as err:
-            raise UploadError(
-                415, "not an image this server can read (JPEG, PNG, WebP, BMP…)"
-            ) from err
-        except (OSError, SyntaxError, ValueError) as err:
-            raise UploadError(400, f"truncated or corrupt image: {err}") from err
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps({"success": False, "error": self.message}).encode()
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 class ResultStore:
@@ -84,20 +124,6 @@ class ResultStore:
         return path if RESULT_ID.match(result_id) and path.is_file() else None
 
 
-def describe(prediction: Prediction) -> list[dict[str, Any]]:
-    return [
-        {
-            "label": label,
-            "score": round(float(score), 4),
-            "box": [round(float(v), 1) for v in box],
-            "area": int(mask.sum()),
-        }
-        for label, score, box, mask in zip(
-            prediction.labels, prediction.scores, prediction.boxes, prediction.masks, strict=True
-        )
-    ]
-
-
 def create_app(
     predictor: Predictor,
     max_upload_mb: float = 10.0,
@@ -110,23 +136,18 @@ def create_app(
     app = FastAPI(title="facemask-rcnn", description="Segment face masks in uploaded photos.")
     store = ResultStore(Path(results or tempfile.mkdtemp(prefix="facemask-results-")), keep, ttl)
     model_lock = threading.Lock()
-    limit = int(max_upload_mb * 1024 * 1024)
-    default_score = predictor.min_score
+    app.add_middleware(
+        UploadLimit,
+        limit=int(max_upload_mb * 1024 * 1024),
+        message=f"upload over the {max_upload_mb:g} MB limit",
+    )
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"success": False, "error": message}, status_code=status)
 
-    def run(image: Image.Image, min_score: float) -> tuple[Prediction, str]:
+    def run(image: Image.Image, min_score: float | None) -> tuple[Prediction, str]:
         with model_lock:
-            prediction = predictor.predict(image)
-        keep_mask = prediction.scores >= min_score
-        prediction = Prediction(
-            prediction.boxes[keep_mask],
-            prediction.scores[keep_mask],
-            [label for label, k in zip(prediction.labels, keep_mask, strict=True) if k],
-            prediction.masks[keep_mask],
-            prediction.seconds,
-        )
+            prediction = predictor.predict(image, min_score)
         return prediction, store.add(overlay(image, prediction))
 
     @app.get("/", include_in_schema=False)
@@ -139,27 +160,20 @@ def create_app(
 
     @app.post("/predict")
     async def predict(
-        request: Request,
         file: Annotated[UploadFile, File()],
         min_score: Annotated[float | None, Form()] = None,
     ) -> JSONResponse:
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > limit + 64 * 1024:
-            return error(413, f"upload over the {max_upload_mb:g} MB limit")
-        data = await file.read(limit + 1)
-        if len(data) > limit:
-            return error(413, f"upload over the {max_upload_mb:g} MB limit")
+        data = await file.read()
         try:
             image = await run_in_threadpool(decode_upload, data, max_pixels)
         except UploadError as err:
             return error(err.status, err.message)
-        threshold = default_score if min_score is None else max(min_score, default_score)
-        prediction, result_id = await run_in_threadpool(run, image, threshold)
+        prediction, result_id = await run_in_threadpool(run, image, min_score)
         return JSONResponse(
             {
                 "success": True,
                 "percent_masked": round(prediction.percent_masked, 3),
-                "instances": describe(prediction),
+                "instances": prediction.results(predictor.class_names),
                 "result_url": f"/results/{result_id}.jpg",
                 "width": image.width,
                 "height": image.height,

@@ -1,0 +1,20 @@
+"""Inference: engines (PyTorch, ONNX), the Predictor, tiling, overlays, and batch writers."""
+
+from .draw import overlay
+from .engines import OnnxEngine, TorchEngine, resolve_device
+from .predictor import Predictor
+from .results import Prediction, result_entry
+from .writers import expand_inputs, predict_to_folder, video_frames
+
+__all__ = [
+    "OnnxEngine",
+    "Prediction",
+    "Predictor",
+    "TorchEngine",
+    "expand_inputs",
+    "overlay",
+    "predict_to_folder",
+    "resolve_device",
+    "result_entry",
+    "video_frames",
+]

@@ -1,0 +1,137 @@
+"""Predictor: a checkpoint (or exported graph) → a Prediction per image.
+
+``Predictor.from_checkpoint(path).predict(image)`` is what the CLI, the server, the notebook and
+the evaluator all call. The score threshold is applied here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..config import Config
+from ..data.images import read_image
+from ..modeling import load_trained
+from ..modeling.fold import for_inference
+from .engines import OnnxEngine, TorchEngine, resolve_device
+from .results import Prediction
+from .tiling import cut_at_window_edges, merge_views, tile_windows
+
+
+class Predictor:
+    """Runs a trained model (PyTorch or ONNX engine) on images.
+
+    ``min_score`` overrides the config's min confidence (an ONNX graph keeps detections down to
+    0.05, so any higher threshold works there too). For small faces: ``size`` sets the inference
+    size (longest side; PyTorch engine only), and ``tile`` also runs overlapping ``tile``-pixel
+    windows of larger images, each enlarged to the model's size, merged with the whole-image pass.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        config: Config,
+        min_score: float | None = None,
+        size: int | None = None,
+        tile: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.class_names = list(config.class_names)
+        self.min_score = config.min_confidence if min_score is None else min_score
+        self.device = getattr(engine, "device", torch.device("cpu"))
+        self.tile = tile
+        if tile is not None and tile < 32:
+            raise ValueError(f"tile: {tile} pixels is too small (at least 32)")
+        if isinstance(engine, TorchEngine):  # keep everything down to min_score
+            engine.model.roi_heads.score_thresh = min(self.min_score, config.min_confidence)
+            if size is not None:
+                engine.model.transform.min_size = (size,)
+                engine.model.transform.max_size = size
+        elif size is not None:
+            raise ValueError("size: an exported graph has its input size built in; use --tile")
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        min_score: float | None = None,
+        device: str | None = None,
+        size: int | None = None,
+        tile: int | None = None,
+        overrides: list[str] | None = None,
+        trust: bool = False,
+    ) -> Predictor:
+        """Load a training checkpoint (.pt) or an exported ONNX graph (.onnx).
+
+        ``overrides`` (``key=value``, PyTorch only) change inference settings of the checkpoint's
+        config, such as ``rpn_post_nms_test``; settings that change a layer are refused.
+        ``trust`` allows a checkpoint that needs pickle (arbitrary code) to load.
+        """
+        if Path(path).suffix == ".onnx":
+            if overrides:
+                raise ValueError(
+                    f"{path}: an exported graph has its settings built in; "
+                    f"give them to facemask export --set"
+                )
+            if device is not None and resolve_device(device).type != "cpu":
+                raise ValueError(f"{path}: ONNX graphs run on the CPU (onnxruntime)")
+            engine = OnnxEngine(path)
+            return cls(engine, engine.config, min_score, size, tile)
+        model, config = load_trained(path, overrides, trust=trust)
+        int8 = config.int8_box_head and resolve_device(device).type == "cpu"
+        model = for_inference(model, int8_linear=int8)
+        return cls(TorchEngine(model, device), config, min_score, size, tile)
+
+    def predict(
+        self, image: Image.Image | np.ndarray | str | Path, min_score: float | None = None
+    ) -> Prediction:
+        """Instances in one image (PIL, HWC uint8 array, or a file path read by ``read_image``)
+        scoring at least ``min_score`` (default: the predictor's; never below it)."""
+        threshold = self.min_score if min_score is None else max(min_score, self.min_score)
+        if isinstance(image, str | Path):
+            image = read_image(image)
+        array = np.asarray(image)
+        if array.ndim == 2:
+            array = np.stack([array] * 3, axis=-1)
+        array = array[..., :3]
+        started = time.perf_counter()
+        height, width = array.shape[:2]
+        found = [self._detect(array, (0, 0, width, height), threshold)]
+        if self.tile is not None and max(height, width) > self.tile:
+            windows = tile_windows(width, height, self.tile)
+            found += [self._detect(array, w, threshold) for w in windows]
+        config = self.config
+        boxes, scores, labels, masks = merge_views(
+            found, config.detection_nms_threshold, config.max_detections
+        )
+        return Prediction(
+            boxes=boxes.numpy(),
+            scores=scores.numpy(),
+            labels=[self.class_names[int(i) - 1] for i in labels],
+            masks=masks.numpy(),
+            seconds=time.perf_counter() - started,
+        )
+
+    def _detect(
+        self, array: np.ndarray, window: tuple[int, int, int, int], threshold: float
+    ) -> tuple[torch.Tensor, ...]:
+        """Detections in ``window`` (x0, y0, x1, y1) of ``array``, in full-image coordinates;
+        in a window smaller than the image, objects cut by the window's inner edges are dropped."""
+        x0, y0, x1, y1 = window
+        height, width = array.shape[:2]
+        crop = torch.from_numpy(np.array(array[y0:y1, x0:x1])).permute(2, 0, 1)
+        out = self.engine(crop.to(torch.float32) / 255)
+        keep = out["scores"] >= threshold
+        if (x1 - x0, y1 - y0) != (width, height):
+            keep &= ~cut_at_window_edges(out["boxes"], window, width, height)
+        boxes = out["boxes"][keep]
+        masks = torch.zeros((int(keep.sum()), height, width), dtype=torch.bool)
+        masks[:, y0:y1, x0:x1] = out["masks"][keep, 0] > 0.5
+        shift = torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
+        return boxes + shift, out["scores"][keep], out["labels"][keep], masks
