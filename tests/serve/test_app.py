@@ -103,3 +103,75 @@ def test_serve_without_weights_refuses_with_a_clear_message(capsys):
 
     assert main(["serve"]) == 2
     assert "--weights is required" in capsys.readouterr().err
+
+
+def _multipart_head(boundary: bytes) -> bytes:
+    return (
+        b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"'
+        b"\r\nContent-Type: image/jpeg\r\n\r\n"
+    )
+
+
+def test_a_1gb_chunked_upload_is_cut_off_after_the_limit(tmp_path):
+    """The ASGI app itself, fed a 1 GB body without Content-Length, 64 KiB at a time: it pulls
+    about the limit's worth, answers 413, and never sees the rest."""
+    import asyncio
+
+    from facemask_rcnn.config import Config
+    from facemask_rcnn.inference import Predictor
+    from facemask_rcnn.serve import create_app
+    from tests.conftest import BrightEngine
+
+    app = create_app(Predictor(BrightEngine(), Config()), max_upload_mb=1, results=tmp_path)
+    chunk, total = 64 * 1024, 1024**3
+    boundary = b"x" * 16
+    pulled, sent = 0, []
+
+    async def receive():
+        nonlocal pulled
+        body = _multipart_head(boundary) if pulled == 0 else b"\xff" * chunk
+        pulled += len(body)
+        return {"type": "http.request", "body": body, "more_body": pulled < total}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"multipart/form-data; boundary=" + boundary),
+            (b"transfer-encoding", b"chunked"),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
+    assert b"over the 1 MB limit" in sent[1]["body"]
+    assert 1024**2 < pulled <= 1024**2 + 2 * chunk  # about the limit, not the gigabyte
+
+
+def test_a_declared_1gb_upload_is_refused_before_its_body(server):
+    import socket
+
+    host, port = server.removeprefix("http://").split(":")
+    boundary = b"y" * 16
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n"
+            b"Content-Type: multipart/form-data; boundary=" + boundary + b"\r\n\r\n"
+            + _multipart_head(boundary)
+        )  # fmt: skip
+        reply = b""
+        while chunk := sock.recv(4096):  # the server closes the connection after its answer
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 413") and b"over the 1 MB limit" in reply
+    assert healthy(server)

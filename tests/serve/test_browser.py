@@ -53,6 +53,10 @@ def test_upload_page_shows_overlay_and_percent_masked(server, trained):
         loaded = "const i = document.getElementById('overlay'); return i.complete && i.naturalWidth"
         wait.until(lambda d: d.execute_script(loaded) > 0)
         assert driver.find_element(By.ID, "error").text == ""
+        classes = [
+            c.text for c in driver.find_elements(By.CSS_SELECTOR, "#instances td:nth-child(2)")
+        ]
+        assert classes and set(classes) == {"face_mask"}  # the table names each mask's class
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "serve_upload_page.png"))
     finally:

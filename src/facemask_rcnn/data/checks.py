@@ -31,7 +31,8 @@ class Problem:
     severity: str = "error"  # "error": item dropped; "warning": item kept after a fix
 
     def __str__(self) -> str:
-        return f"{self.severity}: {self.file}: {self.item}: {self.message}"
+        message = " ".join(self.message.split())  # one line, whatever a library's error said
+        return f"{self.severity}: {self.file}: {self.item}: {message}"
 
 
 def malformed(err: Exception) -> str:

@@ -121,14 +121,19 @@ def coco_tables(
     if not is_coco(data):
         problems.append(Problem(src, "file", "not COCO: needs images, annotations, categories"))
         return None
-    images = [im for im in data["images"] if isinstance(im, dict)]
+    images = []
+    for k, im in enumerate(data["images"]):
+        if isinstance(im, dict) and _hashable(im.get("id")):
+            images.append(im)
+        else:
+            problems.append(Problem(src, f"image #{k}", "not an object with an id"))
     categories = {}
     for c in data["categories"]:
         if isinstance(c, dict) and isinstance(c.get("name"), str) and _hashable(c.get("id")):
             categories[c["id"]] = c["name"]
         else:
             problems.append(Problem(src, f"category {c!r:.40}", "needs an id and a text name"))
-    ids = {im.get("id") for im in images if _hashable(im.get("id"))}
+    ids = {im["id"] for im in images}
     by_image: dict[Any, list[dict[str, Any]]] = {}
     for k, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or not _hashable(ann.get("image_id")):
@@ -138,8 +143,6 @@ def coco_tables(
             problems.append(Problem(src, item, f"image_id {ann['image_id']!r} is not in images"))
         else:
             by_image.setdefault(ann["image_id"], []).append(ann)
-    if len(images) < len(data["images"]):
-        problems.append(Problem(src, "images", "entries that are not objects were skipped"))
     return images, by_image, categories
 
 

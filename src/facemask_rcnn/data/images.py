@@ -53,7 +53,8 @@ def open_image(source: Source, max_pixels: int = MAX_PIXELS) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(source)
     except Image.DecompressionBombError as err:
-        raise ImageError(name, f"too many pixels to decode safely ({err})", "too_large") from err
+        reason = f"over the {max_pixels} pixel limit (Pillow: a decompression bomb)"
+        raise ImageError(name, reason, "too_large") from err
     except UnidentifiedImageError as err:
         raise ImageError(name, "not an image Pillow can read", "unsupported") from err
     except (OSError, SyntaxError, ValueError) as err:

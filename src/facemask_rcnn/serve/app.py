@@ -69,30 +69,40 @@ class UploadLimit:
         if declared.isdigit() and int(declared) > self.limit:
             await self._refuse(send)
             return
-        received, started = 0, False
+        received, over, answered = 0, False, False
 
         async def counted() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.limit:
+                over = True
                 raise _TooLarge
             return message
 
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
+        async def guarded(message: Message) -> None:
+            nonlocal answered
+            if over:  # the app turned the cut-off body into an answer of its own: ours instead
+                if not answered:
+                    await self._refuse(send)
+                answered = True
+                return
+            answered = answered or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counted, watched)
+            await self.app(scope, counted, guarded)
         except _TooLarge:
-            if not started:
+            if not answered:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"success": False, "error": self.message}).encode()
-        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
