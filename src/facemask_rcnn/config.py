@@ -90,6 +90,7 @@ class Config:
     augment: str = "strong"  # augmentation preset: none | light | strong
     tile_crop: float = 0.0  # strong preset: chance to enlarge a small mask's window as --tile does
     synthetic_scenes: int = 300  # procedural scenes added to training (single-class runs only)
+    val_split: str = "val"  # the split that chooses best.pt; without it, part of train is held out
     val_ap_every: int = 1  # quick mask AP50 on val every N epochs (0 = never)
     best_metric: str = "val_loss"  # val_loss (lower is better) or val_ap50 (higher)
     patience: int = 0  # early stop after N epochs without improvement (0 = never)
@@ -129,6 +130,10 @@ class Config:
             raise ConfigError(f"optimizer: {self.optimizer!r} is not sgd or adamw")
         if self.best_metric not in ("val_loss", "val_ap50"):
             raise ConfigError(f"best_metric: {self.best_metric!r} is not val_loss or val_ap50")
+        if self.best_metric == "val_ap50" and self.val_ap_every < 1:
+            raise ConfigError(
+                "best_metric: val_ap50 needs val_ap_every >= 1 (it is never computed)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,6 +2,7 @@
 
 import os
 import socket
+import time
 
 import pytest
 import torch
@@ -111,22 +112,24 @@ def test_stages_loss_falls_heads_freeze_backbone_and_best_is_lowest_val_loss(
         "model",
         "optimizer",
         "scheduler",
+        "scaler",
         "epoch",
-        "stage",
         "config",
         "class_names",
-        "metrics",
+        "progress",
         "version",
         "rng",
     } <= set(last)
+    assert last["progress"]["best_epoch"] == int(lowest["epoch"]) == result.summary["best_epoch"]
     assert (result.run_dir / "loss.png").stat().st_size > 0
     assert (result.run_dir / "config.yaml").is_file()
 
 
-@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+@pytest.mark.parametrize(("ema_decay", "killed_after"), [(0.0, 3), (0.9, 3), (0.0, 2)])
 def test_resume_after_a_kill_reproduces_the_uninterrupted_run(
-    data, tmp_path, monkeypatch, ema_decay
+    data, tmp_path, monkeypatch, ema_decay, killed_after
 ):
+    """Killed mid-stage (after epoch 3) or at the stage boundary (after epoch 2)."""
     config = tiny_config(
         "[{layers: heads, epochs: 2, lr: 0.01}, {layers: all, epochs: 2, lr: 0.005}]",
         "augment=strong",
@@ -136,13 +139,13 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run(
     saves = []
     real_save = trainer_module.save_checkpoint
 
-    def killed_after_third_epoch(path, state):
+    def killed(path, state):
         real_save(path, state)
         saves.append(path.name)
-        if saves.count("last.pt") == 3:
-            raise KeyboardInterrupt  # as if killed right after the third checkpoint
+        if saves.count("last.pt") == killed_after:
+            raise KeyboardInterrupt  # as if killed right after that epoch's checkpoint
 
-    monkeypatch.setattr(trainer_module, "save_checkpoint", killed_after_third_epoch)
+    monkeypatch.setattr(trainer_module, "save_checkpoint", killed)
     with pytest.raises(KeyboardInterrupt):
         train(config, data, tmp_path / "part")
     monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
@@ -223,7 +226,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank, world, port, data, out, results, ema_decay):
+def _ddp_worker(
+    rank, world, port, data, out, results, ema_decay, budget=None, resume=False, stage=None
+):
     os.environ.update(
         RANK=str(rank),
         WORLD_SIZE=str(world),
@@ -232,29 +237,65 @@ def _ddp_worker(rank, world, port, data, out, results, ema_decay):
         MASTER_PORT=str(port),
     )
     torch.set_num_threads(1)
-    result = train(
-        tiny_config(
-            "[{layers: heads, epochs: 1, lr: 0.01}, {layers: all, epochs: 1, lr: 0.005}]",
-            f"ema_decay={ema_decay}",
-        ),
-        data,
-        out,
+    if budget and rank == 1:  # rank 1's clock runs 4x fast: alone, it would stop steps early
+        real = trainer_module.time.perf_counter
+        trainer_module.time.perf_counter = lambda: 4 * real()
+    real_epoch = trainer_module.train_one_epoch
+
+    def epoch_with_a_draw(*args, **kwargs):
+        draws.append(float(torch.rand(1)))  # the rank's own augmentation stream
+        return real_epoch(*args, **kwargs)
+
+    draws: list[float] = []
+    trainer_module.train_one_epoch = epoch_with_a_draw
+    schedule = "[{layers: heads, epochs: 1, lr: 0.01}, {layers: all, epochs: 1, lr: 0.005}]"
+    if budget:
+        schedule = "[{layers: heads, epochs: 6, lr: 0.01}, {layers: all, epochs: 2, lr: 0.005}]"
+    config = tiny_config(schedule, f"ema_decay={ema_decay}")
+    result = train(config, data, out, stage=stage, time_budget=budget, resume=resume)
+    torch.save(
+        {"model": result.model.state_dict(), "draws": draws, "epochs": len(result.metrics)},
+        f"{results}/rank{rank}.pt",
     )
-    torch.save(result.model.state_dict(), f"{results}/rank{rank}.pt")
     torch.distributed.destroy_process_group()
+
+
+def _spawn(args, seconds=240):
+    """Two gloo processes; fails (instead of hanging the suite) when they do not finish."""
+    import torch.multiprocessing as mp
+
+    context = mp.spawn(_ddp_worker, args=(2, _free_port(), *args), nprocs=2, join=False)
+    deadline = time.monotonic() + seconds
+    while not context.join(timeout=5):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"DDP ranks still running after {seconds} s: a rank waits alone")
+    ranks = [torch.load(args[2] / f"rank{r}.pt") for r in (0, 1)]
+    a, b = (r["model"] for r in ranks)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    return ranks
 
 
 @pytest.mark.parametrize("ema_decay", [0.0, 0.9])  # with it, each rank's average of the weights
 def test_two_process_gloo_ddp_ends_with_identical_weights(data, tmp_path, ema_decay):
-    import torch.multiprocessing as mp
-
-    args = (2, _free_port(), data, tmp_path / "run", tmp_path, ema_decay)
-    mp.spawn(_ddp_worker, args=args, nprocs=2)
-    a = torch.load(tmp_path / "rank0.pt")
-    b = torch.load(tmp_path / "rank1.pt")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    ranks = _spawn((data, tmp_path / "run", tmp_path, ema_decay))
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
     assert len(rows) == 2  # only rank 0 writes
+    assert ranks[0]["draws"][0] != ranks[1]["draws"][0]  # seeded seed + rank
+
+
+def test_two_process_time_budget_stop_together_then_resume(tmp_path):
+    data = tmp_path / "data"
+    synthesize(data, n=14, seed=2, size=128)  # 12 train images: 3 steps a rank an epoch
+    ranks = _spawn((data, tmp_path / "run", tmp_path, 0.0, 3.0, False, "heads"))
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    assert ranks[0]["epochs"] == ranks[1]["epochs"] == len(rows) < 6  # the budget cut it
+    assert {r["layers"] for r in rows} == {"heads"}
+    before = len(rows)
+    _spawn((data, tmp_path / "run", tmp_path, 0.0, None, True))  # the whole schedule
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    assert [r["layers"] for r in rows[before:]] == ["all", "all"]
 
 
 def test_time_budget_ends_each_stage_early(data, tmp_path):
@@ -318,3 +359,76 @@ def test_tile_crop_setting_reaches_the_training_transforms(data, tmp_path, monke
     steps = built[0].transforms.transforms  # the training set; the validation set is plain
     assert [t.p for t in steps if isinstance(t, TileCrop)] == [0.7]
     assert built[1].transforms is None
+
+
+def test_val_ap50_picks_best_only_among_epochs_that_computed_it(data, tmp_path, monkeypatch):
+    scores = iter([0.5, 0.3])
+    monkeypatch.setattr(trainer_module, "val_ap50", lambda *args: next(scores))
+    config = tiny_config(
+        "[{layers: heads, epochs: 4, lr: 0.01}]", "best_metric=val_ap50", "val_ap_every=2"
+    )
+    result = train(config, data, tmp_path / "ap")
+    assert [r.get("val_ap50") for r in result.metrics] == [None, 0.5, None, 0.3]
+    assert torch.load(result.run_dir / "best.pt")["epoch"] == 2  # not an epoch with a loss only
+    assert result.summary["best_epoch"] == 2 and result.summary["best_value"] == 0.5
+    assert result.summary["last_val_ap50"] == 0.3
+    with pytest.raises(ValueError, match="val_ap_every"):
+        tiny_config(
+            "[{layers: heads, epochs: 1, lr: 0.01}]", "best_metric=val_ap50", "val_ap_every=0"
+        )
+
+
+@pytest.mark.parametrize("ended_by", ["patience", "time budget"])
+def test_resume_after_a_stage_ended_early_starts_the_next_stage(
+    data, tmp_path, monkeypatch, ended_by
+):
+    schedule = "[{layers: heads, epochs: 4, lr: 0.01}, {layers: all, epochs: 1, lr: 0.005}]"
+    config, budget = tiny_config(schedule, "patience=1"), None
+    if ended_by == "patience":
+        losses = iter([1.0, 2.0])  # the second epoch is worse: patience 1 ends the stage
+        monkeypatch.setattr(
+            trainer_module, "validation_loss", lambda *args: {"val_loss": next(losses)}
+        )
+    else:
+        budget = 1e-3  # each stage is cut after its first batch
+    real_save = trainer_module.save_checkpoint
+
+    def killed(path, state):
+        real_save(path, state)
+        if path.name == "last.pt" and state["progress"]["stage_done"]:
+            raise KeyboardInterrupt  # killed right after the stage ended
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, data, tmp_path / "run", time_budget=budget)
+    monkeypatch.undo()
+    resumed = train(config, data, tmp_path / "run", resume=True)
+    layers = [r["layers"] for r in resumed.metrics]
+    assert layers == ["heads"] * (2 if ended_by == "patience" else 1) + ["all"]
+
+
+def test_one_annotation_file_is_never_its_own_validation_set(data, tmp_path, caplog):
+    from facemask_rcnn.engine.trainer import load_splits
+
+    config = tiny_config()
+    single = data / "train" / "via_region_data.json"
+    train_records, val_records, _ = load_splits(single, config)
+    assert len(train_records) + len(val_records) == 8 and len(val_records) == 1
+    assert not {r.path for r in train_records} & {r.path for r in val_records}
+    assert "no split folders; holding out every 10th" in caplog.text
+
+
+def test_the_test_split_validates_only_when_asked(tmp_path, caplog):
+    from facemask_rcnn.engine.trainer import load_splits
+
+    synthesize(tmp_path / "d", n=10, seed=1, size=64)
+    (tmp_path / "d" / "train").rename(tmp_path / "d" / "training")
+    (tmp_path / "d" / "val").rename(tmp_path / "d" / "testing")  # MaskedFace's layout
+    held_train, held_val, _ = load_splits(tmp_path / "d", tiny_config())
+    asked = tiny_config("[{layers: heads, epochs: 1, lr: 0.01}]", "val_split=test")
+    asked_train, asked_val, _ = load_splits(tmp_path / "d", asked)
+    paths = [r.path for r in asked_train]
+    assert [r.path for r in held_val] == paths[:1]  # held out of training, not the test split
+    assert [r.path for r in held_train] == paths[1:]
+    assert len(asked_val) == 2 and asked_val[0].path.parent.name == "testing"
+    assert "validating on the test split" in caplog.text

@@ -14,7 +14,7 @@ from .yolo import read_yolo_seg, yolo_folders
 
 SPLIT_ALIASES = {
     "train": ("train", "training"),
-    "val": ("val", "valid", "validation", "testing", "test"),
+    "val": ("val", "valid", "validation"),  # never the test split: choose it explicitly
     "test": ("test", "testing"),
 }
 

@@ -36,14 +36,31 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def _device() -> torch.device:
+    """Where collectives' tensors live: NCCL reduces CUDA tensors only."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def average(values: dict[str, float]) -> dict[str, float]:
     """Mean of each value over ranks (identity when alone)."""
     if not is_distributed() or not values:
         return values
     keys = sorted(values)
-    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=_device())
     dist.all_reduce(tensor)
     return {k: float(v) / world_size() for k, v in zip(keys, tensor.tolist(), strict=True)}
+
+
+def maximum(value: float) -> float:
+    """The largest ``value`` over ranks (itself when alone): ranks that decide from their own
+    clocks agree this way, so none stops a step early and leaves another waiting."""
+    if not is_distributed():
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=_device())
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return float(tensor.item())
 
 
 def barrier() -> None:

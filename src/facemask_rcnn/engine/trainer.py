@@ -23,7 +23,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..config import Config, Stage, saved_config
 from ..data import MaskDataset, collate, load_records
-from ..data.load import MissingSplit
+from ..data.load import available_splits
 from ..data.records import ImageRecord, class_names_of
 from ..data.synth import training_scenes
 from ..fileio import new_folder
@@ -42,27 +42,66 @@ class TrainingDiverged(RuntimeError):
 
 
 @dataclass
+class Progress:
+    """Where a run stands; saved in every checkpoint so that ``resume`` continues exactly."""
+
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    best: float | None = None
+    best_epoch: int | None = None
+    since_best: int = 0
+    stage: int = 0  # index of the stage in progress
+    stage_epoch: int = 0  # its epochs done
+    stage_done: bool = False  # ended early (patience, time budget): resume starts the next
+
+    def record(self, row: dict[str, Any], metric: str) -> bool:
+        """Add an epoch's row; True when it improves ``metric`` (val_loss: lower is better,
+        val_ap50: higher). An epoch that did not compute the metric neither improves it nor
+        counts towards patience."""
+        self.metrics.append(row)
+        value = row.get(metric)
+        if value is None:
+            return False
+        if self.best is None or (value > self.best if metric == "val_ap50" else value < self.best):
+            self.best, self.best_epoch, self.since_best = value, row["epoch"], 0
+            return True
+        self.since_best += 1
+        return False
+
+
+@dataclass
 class TrainResult:
     run_dir: Path
     metrics: list[dict[str, Any]]
     model: FaceMaskRCNN
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class StageClock:
-    """A stage's share of a time budget: training stops one validation's length before ``end``."""
+    """A stage's share of a time budget: training stops one validation's length before ``end``.
+
+    Every rank reads its own clock, and :meth:`sync` agrees on the largest share, so that all
+    ranks anneal the learning rate alike and stop at the same step (none waits alone).
+    """
 
     end: float
     validation_seconds: float = 0.0
     start: float = field(default_factory=time.perf_counter)
+    agreed: float = 0.0
 
     def deadline(self) -> float:
         return self.end - self.validation_seconds
 
+    def sync(self) -> float:
+        """Share of the stage's training time spent (1 or more: time is up), agreed by ranks."""
+        own = (time.perf_counter() - self.start) / max(1e-6, self.deadline() - self.start)
+        self.agreed = dist.maximum(own)
+        return self.agreed
+
     def share(self) -> float:
-        """Share of the stage's training time spent: lets the learning rate anneal by the
-        deadline, so a cut stage does not stop at a high rate on one noisy point of its path."""
-        return (time.perf_counter() - self.start) / max(1e-6, self.deadline() - self.start)
+        """The last agreed share: lets the learning rate anneal by the deadline, so a cut stage
+        does not stop at a high rate on one noisy point of its path."""
+        return self.agreed
 
 
 def train_one_epoch(
@@ -74,17 +113,15 @@ def train_one_epoch(
     grad_clip: float,
     describe: str,
     last_good: Path,
-    deadline: float | None = None,
+    clock: StageClock | None = None,
     average: ModelEmaV3 | None = None,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader`` (or until ``deadline``): mean loss parts and total, images seen.
-
-    ``average``, when given, follows the weights after every step (the stage's step count from
-    the scheduler sets its warm-up, so a resumed stage continues the same average).
-    """
+    """One pass over ``loader`` (or until ``clock`` runs out, agreed by all ranks): mean loss
+    parts and total, images seen. ``scaler`` (CUDA) runs the steps in mixed precision;
+    ``average`` follows the weights after every step."""
     model.train()
     sums: dict[str, float] = {}
-    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
     names = loader.dataset.records  # type: ignore[attr-defined]
     count = seen = 0
     bar = tqdm(loader, describe, leave=False, disable=None if dist.is_main() else True)
@@ -100,33 +137,42 @@ def train_one_epoch(
                 f"{describe}: non-finite loss at step {step} (batch: {files}; parts: {parts}); "
                 f"last good checkpoint: {last_good}"
             )
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-        else:
-            loss.backward()
-        if grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(
-                [p for g in optimizer.param_groups for p in g["params"]], grad_clip
-            )
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
+        optimizer_step(loss, optimizer, grad_clip, scaler)
+        if clock is not None:
+            clock.sync()  # before the schedule reads the share
         scheduler.step()
         if average is not None:
             average.update(getattr(model, "module", model), step=scheduler.last_epoch)
         for key, value in {**losses, "loss": loss}.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach())
         bar.set_postfix({k.replace("loss_", ""): f"{v / (step + 1):.3f}" for k, v in sums.items()})
-        count = step + 1
-        seen += len(targets)
-        if deadline is not None and time.perf_counter() > deadline:
+        count, seen = step + 1, seen + len(targets)
+        if clock is not None and clock.agreed >= 1:
             break
-    count = max(1, count)
-    return {**dist.average({k: v / count for k, v in sums.items()}), "images": seen}
+    return {**dist.average({k: v / max(1, count) for k, v in sums.items()}), "images": seen}
+
+
+def optimizer_step(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    grad_clip: float,
+    scaler: torch.amp.GradScaler | None,
+) -> None:
+    """Backward, clip, step: through ``scaler`` when training in mixed precision."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    if grad_clip > 0:
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
 
 
 def load_splits(
@@ -134,24 +180,13 @@ def load_splits(
 ) -> tuple[list[ImageRecord], list[ImageRecord], list[str]]:
     """Train and val records of one or more datasets, and the class names.
 
-    Each dataset's ``val`` split is used; one without it gives every 10th training image.
+    Each dataset's ``config.val_split`` is used for validation (``test`` only when asked for);
+    a dataset without it (a flat folder, one annotation file) gives every 10th training image.
     """
     train_records: list[ImageRecord] = []
     val_records: list[ImageRecord] = []
     for source in data if isinstance(data, list) else [data]:
-        attribute = config.class_attribute
-        try:
-            records, problems = load_records(source, "train", attribute, keep_empty=keep_empty)
-        except MissingSplit:  # a dataset without split folders: all of it is for training
-            records, problems = load_records(source, None, attribute, keep_empty=keep_empty)
-        try:
-            val, val_problems = load_records(source, "val", attribute, keep_empty=True)
-        except MissingSplit:
-            log.warning("%s: no val split; holding out every 10th training image", source)
-            val, val_problems = records[::10], []
-            records = [r for i, r in enumerate(records) if i % 10]
-        for problem in problems + val_problems:
-            log.warning("%s", problem)
+        records, val = dataset_splits(source, config, keep_empty)
         train_records += records
         val_records += val
     if not any(r.instances for r in train_records):
@@ -165,9 +200,41 @@ def load_splits(
     return train_records, val_records, names
 
 
+def dataset_splits(
+    source: str | Path, config: Config, keep_empty: bool
+) -> tuple[list[ImageRecord], list[ImageRecord]]:
+    """One dataset's (train, val) records; never the same images in both."""
+    attribute, splits = config.class_attribute, available_splits(source)
+    if "train" not in splits:
+        records, problems = load_records(source, None, attribute, keep_empty=keep_empty)
+        records, val = hold_out(records, f"{source}: no split folders")
+    else:
+        records, problems = load_records(source, "train", attribute, keep_empty=keep_empty)
+        if config.val_split in splits:
+            val, more = load_records(source, config.val_split, attribute, keep_empty=True)
+            problems += more
+        elif config.val_split == "val":
+            records, val = hold_out(records, f"{source}: no val split")
+        else:
+            raise TrainingError(f"{source}: no {config.val_split!r} split to validate on")
+    if config.val_split == "test":
+        log.warning("%s: validating on the test split: its numbers will be optimistic", source)
+    for problem in problems:
+        log.warning("%s", problem)
+    return records, val
+
+
+def hold_out(records: list[ImageRecord], why: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
+    """(train, val): every 10th image validates (at least one when there are two or more)."""
+    log.warning("%s; holding out every 10th training image for validation", why)
+    if len(records) < 2:
+        return records, []
+    return [r for i, r in enumerate(records) if i % 10], records[::10]
+
+
 def _loader(dataset: MaskDataset, config: Config, shuffle: bool, epoch: int) -> DataLoader:
     sampler = None
-    generator = torch.Generator().manual_seed(config.seed + epoch)
+    generator = torch.Generator().manual_seed(config.seed + epoch + 1000 * dist.rank())
     if dist.is_distributed():
         sampler = DistributedSampler(dataset, shuffle=shuffle, seed=config.seed)
         sampler.set_epoch(epoch)
@@ -211,6 +278,26 @@ def _stages(config: Config, only: str | None) -> list[Stage]:
     return chosen
 
 
+@dataclass
+class Run:
+    """What the stages of one ``train`` call share."""
+
+    config: Config
+    run_dir: Path
+    device: torch.device
+    model: FaceMaskRCNN
+    train_set: MaskDataset
+    val_set: MaskDataset
+    stages: list[Stage]
+    progress: Progress
+    checkpoint: dict[str, Any] | None  # the one resumed from
+    scaler: torch.amp.GradScaler | None  # CUDA mixed precision; one for the whole run
+    budget: tuple[float, float] | None = None  # (start, seconds) of a time budget
+    clock: StageClock | None = None
+    average: ModelEmaV3 | None = None
+    board: TensorBoard | None = None
+
+
 def train(
     config: Config,
     data: str | Path | list[str | Path],
@@ -235,42 +322,61 @@ def train(
     ``weights`` file that needs pickle load.
     """
     called = time.perf_counter()
-    distributed = dist.init_distributed()
+    run = start_run(
+        config, data, out, weights, stage, resume, exist_ok, keep_empty, trust_checkpoint
+    )
+    run.budget = (called, time_budget) if time_budget else None
+    run.board = TensorBoard(run.run_dir) if dist.is_main() else None
+    first = run.progress.stage
+    for si in range(first, len(run.stages)):
+        run_stage(run, si, resumed=si == first and run.checkpoint is not None)
+    if run.board is not None:
+        run.board.close()
+    dist.barrier()
+    final = run.average.module if run.average is not None else run.model
+    summary = training_summary(run, time.perf_counter() - called)
+    return TrainResult(run.run_dir, run.progress.metrics, final, summary)
+
+
+def start_run(
+    config: Config,
+    data: str | Path | list[str | Path],
+    out: str | Path,
+    weights: str | None,
+    stage: str | None,
+    resume: bool,
+    exist_ok: bool,
+    keep_empty: bool,
+    trust: bool,
+) -> Run:
+    """The run folder, data, model and progress: fresh, or as ``out/last.pt`` left them."""
+    dist.init_distributed()
     device = torch.device(
         f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
     )
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed + dist.rank())  # each rank its own augmentation stream
+    checkpoint = None
     if resume:
         run_dir = Path(out)
         checkpoint = load_checkpoint(run_dir / "last.pt")
         config = saved_config(checkpoint["config"])
     else:
         run_dir = dist.broadcast(new_folder(out, exist_ok) if dist.is_main() else None)
-        checkpoint = None
     train_records, val_records, class_names = load_splits(data, config, keep_empty)
     config = dataclasses.replace(config, class_names=class_names)
-    train_records = train_records + synthetic_records(config, class_names, run_dir)
-    stages = _stages(config, stage)
-    model = build_model(config, "none" if resume else weights, trust=trust_checkpoint)
-    model.to(device)
+    train_records += synthetic_records(config, class_names, run_dir)
+    model = build_model(config, "none" if resume else weights, trust=trust).to(device)
     train_set = MaskDataset(
-        train_records,
-        class_names,
-        config.image_size,
-        config.augment,
-        cache=True,
-        tile_crop=config.tile_crop,
+        train_records, class_names, config.image_size, config.augment, True, config.tile_crop
     )
     val_set = MaskDataset(val_records, class_names, config.image_size, cache=True)
-    metrics: list[dict[str, Any]] = []
-    start_stage, start_epoch, best, since_best = 0, 0, None, 0
-    if checkpoint is not None:  # the raw weights; "model" holds the average when there is one
-        model.load_state_dict(checkpoint.get("training_model", checkpoint["model"]))
-        metrics, best = checkpoint["metrics"], checkpoint["best"]
-        start_stage, start_epoch = checkpoint["stage"], checkpoint["stage_epoch"]
-        since_best = checkpoint["since_best"]
-        if start_epoch >= stages[start_stage].epochs:
-            start_stage, start_epoch, since_best = start_stage + 1, 0, 0
+    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
+    stages = _stages(config, stage)
+    run = Run(
+        config, run_dir, device, model, train_set, val_set, stages, Progress(), checkpoint, scaler
+    )
+    if checkpoint is not None:
+        resume_progress(run, checkpoint)
     if dist.is_main():
         config.save(run_dir / "config.yaml")
         log.info(
@@ -280,126 +386,191 @@ def train(
             len(val_records),
             class_names,
         )
-    board = TensorBoard(run_dir) if dist.is_main() else None
-    higher_better = config.best_metric == "val_ap50"
-    total_epochs = sum(x.epochs for x in stages)
-    clock: StageClock | None = None
-    average: ModelEmaV3 | None = None
-    for si in range(start_stage, len(stages)):
-        st = stages[si]
-        if si > start_stage or (si > 0 and start_epoch == 0):
-            dist.barrier()  # rank 0 has written best.pt
-            if (run_dir / "best.pt").is_file():  # the original: restart from the best weights
-                model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
-        count = set_trainable(model, st.layers)
-        groups = param_groups(model, st.lr, config.layer_lr_decay)
-        optimizer = build_optimizer(config, groups)
-        iters = st.epochs * math.ceil(len(train_set) / (config.batch_size * dist.world_size()))
-        first_epoch = start_epoch if si == start_stage else 0
-        if time_budget:
-            done = sum(x.epochs for x in stages[: si + 1])
-            end = called + time_budget * done / total_epochs
-            clock = StageClock(end, clock.validation_seconds if clock else 0.0)
-        share = clock.share if clock else None
-        scheduler = build_scheduler(optimizer, st.warmup_iters, iters, share)
-        average = weight_average(model, config.ema_decay)
-        if checkpoint is not None and si == checkpoint["stage"] and first_epoch > 0:
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            scheduler.load_state_dict(checkpoint["scheduler"])
-            if average is not None:
-                average.module.load_state_dict(checkpoint["model"])
-        if checkpoint is not None and si == start_stage:
-            set_rng_state(checkpoint["rng"])
-        log.info(
-            "stage %d/%d: layers=%s, %d epochs, lr %g, %d trainable parameters; groups %s",
-            si + 1,
-            len(stages),
-            st.layers,
-            st.epochs,
-            st.lr,
-            count,
-            [(g["name"], g["initial_lr"]) for g in groups],
-        )
-        wrapped = model
-        if distributed:
-            wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-        for e in range(first_epoch, st.epochs):
-            epoch = len(metrics) + 1
-            started = time.perf_counter()
-            describe = f"epoch {epoch} [{st.layers} {e + 1}/{st.epochs}]"
-            losses = train_one_epoch(
-                wrapped,
-                _loader(train_set, config, True, epoch),
-                optimizer,
-                scheduler,
-                device,
-                config.grad_clip,
-                describe,
-                run_dir / "last.pt",
-                clock.deadline() if clock else None,
-                average,
-            )
-            row: dict[str, Any] = {
-                "epoch": epoch,
-                "stage": si + 1,
-                "layers": st.layers,
-                "lr": optimizer.param_groups[0]["lr"],
-                **losses,
-            }
-            validation_started = time.perf_counter()
-            val_loader = _loader(val_set, config, False, epoch)
-            evaluated = average.module if average is not None else model
-            row.update(validation_loss(evaluated, val_loader, device, config.seed))
-            if config.val_ap_every and epoch % config.val_ap_every == 0:
-                row["val_ap50"] = val_ap50(evaluated, val_loader, device)
-            if clock:
-                clock.validation_seconds = time.perf_counter() - validation_started
-            row["seconds"] = round(time.perf_counter() - started, 2)
-            row["trainable_params"] = count
-            metrics.append(row)
-            value = row.get(config.best_metric, row["val_loss"])
-            improved = best is None or (value > best if higher_better else value < best)
-            if improved:
-                best, since_best = value, 0
-            else:
-                since_best += 1
-            if dist.is_main():
-                state = {
-                    "model": evaluated.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch,
-                    "stage": si,
-                    "stage_epoch": e + 1,
-                    "config": config.to_dict(),
-                    "class_names": class_names,
-                    "metrics": metrics,
-                    "best": best,
-                    "since_best": since_best,
-                    "version": __version__,
-                    "rng": rng_state(),
-                }
-                if average is not None:
-                    state["training_model"] = model.state_dict()
-                save_checkpoint(run_dir / "last.pt", state)
-                if improved:
-                    save_checkpoint(run_dir / "best.pt", state)
-                write_metrics(run_dir / "metrics.csv", metrics)
-                plot_losses(run_dir / "loss.png", metrics)
-                board.add(row)  # type: ignore[union-attr]
-                log.info("%s: %s", describe, _summary(row))
-            if config.patience and since_best >= config.patience:
-                log.info("early stop: %d epoch(s) without improvement", since_best)
-                break
-            if clock and time.perf_counter() > clock.deadline():
-                log.info("stage %d: its share of the time budget is spent", si + 1)
-                break
-        start_epoch = 0
-    if board is not None:
-        board.close()
-    dist.barrier()
-    final = average.module if average is not None else model
-    return TrainResult(run_dir, metrics, final)
+    return run
+
+
+def resume_progress(run: Run, checkpoint: dict[str, Any]) -> None:
+    """Weights, scaler and progress of ``checkpoint``; a finished or ended stage moves on."""
+    run.model.load_state_dict(checkpoint.get("training_model", checkpoint["model"]))
+    if run.scaler is not None and checkpoint.get("scaler"):
+        run.scaler.load_state_dict(checkpoint["scaler"])
+    progress = Progress(**checkpoint["progress"])
+    if progress.stage_done or progress.stage_epoch >= run.stages[progress.stage].epochs:
+        progress.stage, progress.stage_epoch = progress.stage + 1, 0
+        progress.stage_done, progress.since_best = False, 0
+    run.progress = progress
+
+
+def run_stage(run: Run, si: int, resumed: bool) -> None:
+    """One stage: from the best weights so far (the original's restart), with its own
+    optimiser, schedule and weight average; ends after its epochs, patience or time share."""
+    st, config, progress = run.stages[si], run.config, run.progress
+    if si > 0 and not (resumed and progress.stage_epoch > 0):
+        dist.barrier()  # rank 0 has written best.pt
+        if (run.run_dir / "best.pt").is_file():
+            run.model.load_state_dict(load_checkpoint(run.run_dir / "best.pt")["model"])
+    count = set_trainable(run.model, st.layers)
+    groups = param_groups(run.model, st.lr, config.layer_lr_decay)
+    optimizer = build_optimizer(config, groups)
+    iters = st.epochs * math.ceil(len(run.train_set) / (config.batch_size * dist.world_size()))
+    run.clock = stage_clock(run, si)
+    scheduler = build_scheduler(optimizer, st.warmup_iters, iters, run.clock and run.clock.share)
+    run.average = weight_average(run.model, config.ema_decay)
+    if resumed:
+        restore_stage(run, optimizer, scheduler)
+    else:
+        progress.stage, progress.stage_epoch, progress.stage_done = si, 0, False
+    log.info(
+        "stage %d/%d: layers=%s, %d epochs, lr %g, %d trainable parameters; groups %s",
+        *(si + 1, len(run.stages), st.layers, st.epochs, st.lr, count),
+        [(g["name"], g["initial_lr"]) for g in groups],
+    )
+    wrapped = run.model
+    if dist.is_distributed():
+        wrapped = torch.nn.parallel.DistributedDataParallel(run.model, find_unused_parameters=True)
+    for e in range(progress.stage_epoch, st.epochs):
+        row = run_epoch(run, wrapped, optimizer, scheduler, si, count)
+        improved = progress.record(row, config.best_metric)
+        progress.stage_epoch = e + 1
+        progress.stage_done = stage_ends_early(run, si)
+        save_epoch(run, optimizer, scheduler, row, improved)
+        if progress.stage_done:
+            break
+
+
+def stage_clock(run: Run, si: int) -> StageClock | None:
+    """Stage ``si``'s share of the time budget, in proportion to its epochs."""
+    if run.budget is None:
+        return None
+    called, seconds = run.budget
+    done = sum(s.epochs for s in run.stages[: si + 1]) / sum(s.epochs for s in run.stages)
+    return StageClock(called + seconds * done, run.clock.validation_seconds if run.clock else 0.0)
+
+
+def restore_stage(
+    run: Run, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR
+) -> None:
+    """The resumed stage's optimiser, schedule and average (mid-stage) and the RNG streams."""
+    checkpoint = run.checkpoint
+    assert checkpoint is not None
+    if run.progress.stage_epoch > 0:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        if run.average is not None:
+            run.average.module.load_state_dict(checkpoint["model"])
+    set_rng_state(checkpoint["rng"])
+
+
+def run_epoch(
+    run: Run,
+    wrapped: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    si: int,
+    trainable: int,
+) -> dict[str, Any]:
+    """Train one epoch and validate it; the epoch's metrics row."""
+    st, config = run.stages[si], run.config
+    epoch = len(run.progress.metrics) + 1
+    started = time.perf_counter()
+    describe = f"epoch {epoch} [{st.layers} {run.progress.stage_epoch + 1}/{st.epochs}]"
+    losses = train_one_epoch(
+        wrapped,
+        _loader(run.train_set, config, True, epoch),
+        optimizer,
+        scheduler,
+        run.device,
+        config.grad_clip,
+        describe,
+        run.run_dir / "last.pt",
+        run.clock,
+        run.average,
+        run.scaler,
+    )
+    row: dict[str, Any] = {"epoch": epoch, "stage": si + 1, "layers": st.layers}
+    row.update(lr=optimizer.param_groups[0]["lr"], **losses)
+    validation_started = time.perf_counter()
+    row.update(validate(run, epoch))
+    if run.clock:
+        run.clock.validation_seconds = time.perf_counter() - validation_started
+    row.update(seconds=round(time.perf_counter() - started, 2), trainable_params=trainable)
+    return row
+
+
+def validate(run: Run, epoch: int) -> dict[str, float]:
+    """Validation losses, and the quick AP50 on the epochs ``val_ap_every`` asks for."""
+    loader = _loader(run.val_set, run.config, False, epoch)
+    evaluated = run.average.module if run.average is not None else run.model
+    row = validation_loss(evaluated, loader, run.device, run.config.seed)
+    every = run.config.val_ap_every
+    if every and epoch % every == 0:
+        row["val_ap50"] = val_ap50(evaluated, loader, run.device)
+    return row
+
+
+def stage_ends_early(run: Run, si: int) -> bool:
+    """Patience or the stage's time share is spent: decided by all ranks together."""
+    patience = run.config.patience
+    if patience and run.progress.since_best >= patience:
+        log.info("early stop: %d epoch(s) without improvement", run.progress.since_best)
+        return True
+    if run.clock is not None and run.clock.sync() >= 1:
+        log.info("stage %d: its share of the time budget is spent", si + 1)
+        return True
+    return False
+
+
+def save_epoch(
+    run: Run,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    row: dict[str, Any],
+    improved: bool,
+) -> None:
+    """Rank 0 writes last.pt (best.pt on improvement) atomically, metrics.csv and the plots."""
+    if not dist.is_main():
+        return
+    evaluated = run.average.module if run.average is not None else run.model
+    state = {
+        "model": evaluated.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": run.scaler.state_dict() if run.scaler is not None else None,
+        "epoch": row["epoch"],
+        "config": run.config.to_dict(),
+        "class_names": run.config.class_names,
+        "progress": dataclasses.asdict(run.progress),
+        "version": __version__,
+        "rng": rng_state(),
+    }
+    if run.average is not None:
+        state["training_model"] = run.model.state_dict()
+    if improved:  # best.pt first: a kill between the two never leaves last.pt ahead of it
+        save_checkpoint(run.run_dir / "best.pt", state)
+    save_checkpoint(run.run_dir / "last.pt", state)
+    write_metrics(run.run_dir / "metrics.csv", run.progress.metrics)
+    plot_losses(run.run_dir / "loss.png", run.progress.metrics)
+    run.board.add(row)  # type: ignore[union-attr]
+    log.info("epoch %d: %s", row["epoch"], _summary(row))
+
+
+def training_summary(run: Run, seconds: float) -> dict[str, Any]:
+    """What a training ended with: best epoch and metric, last AP50, the files, wall time."""
+    progress, folder = run.progress, run.run_dir
+    last_ap = next((r["val_ap50"] for r in reversed(progress.metrics) if "val_ap50" in r), None)
+    return {
+        "run_dir": str(folder),
+        "epochs": len(progress.metrics),
+        "best_epoch": progress.best_epoch,
+        "best_metric": run.config.best_metric,
+        "best_value": progress.best,
+        "last_val_ap50": last_ap,
+        "best_pt": str(folder / "best.pt"),
+        "last_pt": str(folder / "last.pt"),
+        "metrics_csv": str(folder / "metrics.csv"),
+        "loss_png": str(folder / "loss.png"),
+        "seconds": round(seconds, 1),
+    }
 
 
 def weight_average(model: FaceMaskRCNN, decay: float) -> ModelEmaV3 | None:
