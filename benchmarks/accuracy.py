@@ -44,8 +44,8 @@ def rounded(point: dict) -> dict:
 def summary(metrics: dict) -> dict:
     segm = metrics["segm"]
     return {
-        "map50_seed": round(metrics["map50_seed"], 4),
-        "map75_seed": round(metrics["map75_seed"], 4),
+        "matterport_map50": round(metrics["matterport_map50"], 4),
+        "matterport_map75": round(metrics["matterport_map75"], 4),
         "mask_AP": round(segm["AP"], 4),
         "mask_AP50": round(segm["AP50"], 4),
         "mask_AP75": round(segm["AP75"], 4),

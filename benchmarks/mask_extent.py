@@ -22,7 +22,7 @@ from torchvision.ops import box_iou
 from facemask_rcnn import Predictor
 from facemask_rcnn.data.images import read_image
 from facemask_rcnn.data.load import load_records
-from facemask_rcnn.evaluation.seed_ap import mask_ious
+from facemask_rcnn.evaluation.matterport_ap import mask_ious
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 BUCKETS = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 1.01]

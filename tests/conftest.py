@@ -132,7 +132,7 @@ def assert_same_detections(
     twin in the other: same label, score within ``score_tol``, box within 1 px, mask IoU at least
     ``min_iou``. Detections within ``score_tol`` of the threshold may fall on one side of it.
     Returns the detections compared."""
-    from facemask_rcnn.evaluation.seed_ap import mask_ious
+    from facemask_rcnn.evaluation.matterport_ap import mask_ious
 
     count = 0
     floor = max(expected.min_score, found.min_score) + score_tol

@@ -32,7 +32,19 @@ def test_config_errors_are_one_line(capsys):
 def test_data_check_maskedface_counts_450_training_images_by_subcategory(capsys):
     root = shared_dataset("maskedface")
     assert (
-        main(["data", "check", str(root), "--split", "train", "--class-attribute", "folder"]) == 0
+        main(
+            [
+                "data",
+                "check",
+                "--data",
+                str(root),
+                "--split",
+                "train",
+                "--class-attribute",
+                "folder",
+            ]
+        )
+        == 0
     )
     out = capsys.readouterr().out
     assert "images           450  (without instances: 0)" in out
@@ -42,7 +54,7 @@ def test_data_check_maskedface_counts_450_training_images_by_subcategory(capsys)
 
 def test_data_convert_round_trips_via_to_coco(tmp_path, tiny_synth):
     out = tiny_synth / "train" / "coco.json"  # beside the images: names stay inside the folder
-    convert = f"data convert {tiny_synth} --split train --to coco --out {out}".split()
+    convert = f"data convert --data {tiny_synth} --split train --to coco --out {out}".split()
     assert main([*convert, "--class-attribute", "type"]) == 0
     from facemask_rcnn.data import load_records
 
@@ -61,7 +73,7 @@ def test_parser_builds():
 
 
 def test_data_check_without_split_checks_each_split_once(tiny_synth, capsys):
-    assert main(["data", "check", str(tiny_synth), "--class-attribute", "type"]) == 0
+    assert main(["data", "check", "--data", str(tiny_synth), "--class-attribute", "type"]) == 0
     out = capsys.readouterr().out
     assert out.count(f"{tiny_synth} [train]") == 1 and out.count(f"{tiny_synth} [val]") == 1
     assert "[test]" not in out
@@ -119,3 +131,59 @@ def test_bootstrap_commands_write_datasets_that_train_reads(trained, tmp_path, c
     missing = f"bootstrap occlude --faces {tmp_path / 'none.json'} --out {tmp_path / 'x'}"
     assert main(missing.split()) == 2
     assert "none.json: no such face-box file" in capsys.readouterr().err
+
+
+def test_device_flag_is_checked_and_verbose_follows_the_command(trained, tmp_path, capsys):
+    checkpoint, data = trained
+    image = str(sorted((data / "val").glob("*.jpg"))[0])
+    base = ["predict", image, "--weights", str(checkpoint), "--out", str(tmp_path / "p")]
+    assert main([*base, "--device", "tpu9"]) == 2
+    assert "--device tpu9: not a device name" in capsys.readouterr().err
+    assert main([*base, "--device", "cuda:7"]) == 2
+    assert "--device cuda:7: not available on this machine" in capsys.readouterr().err
+    assert main([*base, "--device", "cpu", "-v"]) == 0
+    assert (tmp_path / "p" / "summary.json").is_file()
+
+
+def test_train_shortcuts_scale_the_schedule_and_json_prints_the_summary(tmp_path, capsys):
+    import json
+
+    from facemask_rcnn.config import load_config, scale_schedule
+    from facemask_rcnn.data.synth import synthesize
+    from tests.conftest import TINY
+
+    schedule = load_config().schedule  # heads 2 epochs at 0.02, all 2 at 0.004
+    scaled = scale_schedule(schedule, epochs=5, lr=0.01)
+    assert [(s.layers, s.epochs) for s in scaled] == [("heads", 2), ("all", 3)]
+    assert [s.lr for s in scaled] == pytest.approx([0.01, 0.002])
+    synthesize(tmp_path / "d", n=10, seed=5, size=96)
+    sets = [a for o in TINY if not o.startswith("image_size") for a in ("--set", o)]
+    args = ["train", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"), *sets]
+    args += ["--epochs", "2", "--lr", "0.01", "--image-size", "96", "--batch-size", "4"]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["epochs"] == 2 and summary["best_pt"] == str(tmp_path / "r" / "best.pt")
+    assert set(summary) >= {"best_epoch", "best_value", "last_val_ap50", "metrics_csv", "seconds"}
+    saved = load_config(tmp_path / "r" / "config.yaml")
+    assert (saved.image_size, saved.batch_size) == (96, 4)
+    assert [(s.epochs, s.lr) for s in saved.schedule] == [(1, 0.01), (1, 0.002)]
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "extra"),
+    [
+        ("fastapi", ["serve", "--weights", "x.pt"], "serve"),
+        ("uvicorn", ["serve", "--weights", "x.pt"], "serve"),
+        ("onnx", ["export", "--weights", "TRAINED"], "export"),
+    ],
+)
+def test_a_missing_extra_is_one_line_naming_it(trained, monkeypatch, capsys, module, argv, extra):
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    argv = [str(trained[0]) if a == "TRAINED" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: {module} is not installed; install the extra: pip install 'facemask-rcnn[{extra}]'"
+    )

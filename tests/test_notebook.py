@@ -41,7 +41,7 @@ def test_walkthrough_executes_and_shows_metrics_and_figures(tmp_path):
         if cell.cell_type == "code"
         for out in cell.outputs
     )
-    assert "seed mAP@0.5" in text and "segm AP" in text and "BPR" in text
+    assert "Matterport mAP@0.5" in text and "segm AP" in text and "BPR" in text
     assert "regions" in text and "training images" in text
     assert figures >= 4  # samples, loss curves, PR curve, predictions
     assert (tmp_path / "work" / "val_predictions_via.json").is_file()

@@ -10,7 +10,7 @@ import torch
 from facemask_rcnn.cli import main
 from facemask_rcnn.data import load_records
 from facemask_rcnn.data.records import ImageRecord
-from facemask_rcnn.evaluation.seed_ap import mask_ious
+from facemask_rcnn.evaluation.matterport_ap import mask_ious
 from facemask_rcnn.inference import Prediction, Predictor, expand_inputs, overlay
 from tests.conftest import assert_same_detections
 

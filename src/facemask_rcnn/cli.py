@@ -1,32 +1,38 @@
-"""``facemask`` command line: parses arguments, calls the package's functions, prints results."""
+"""``facemask`` command line: parses arguments, calls the package's functions, prints results.
+
+Exit codes: 0 done; 1 the work ran but failed (training diverged, ``data check`` found errors,
+no input could be read); 2 a usage error or input that cannot be used (one line on stderr).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
 from . import __version__
-from .config import ConfigError, load_config
+from .config import load_config
 from .engine.trainer import TrainingDiverged, TrainingError
+from .extras import MissingExtra
 from .modeling.backbones import WeightsUnavailable
 
 EPILOGS = {
     "config show": "examples:\n  facemask config show\n  facemask config show configs/seed.yaml\n"
     "  facemask config show --set image_size=256 --set backbone=resnet50",
-    "data check": "examples:\n  facemask data check DATASET\n"
-    "  facemask data check ../shared/datasets/maskedface --class-attribute folder\n"
-    "  facemask data check DATASET --split val --class-attribute type",
+    "data check": "examples:\n  facemask data check --data DATASET\n"
+    "  facemask data check --data ../shared/datasets/maskedface --class-attribute folder\n"
+    "  facemask data check --data DATASET --split val --class-attribute type",
     "data convert": "examples:\n"
-    "  facemask data convert DATASET --split train --to coco --out train.json\n"
-    "  facemask data convert coco.json --to via --out via_project.json",
+    "  facemask data convert --data DATASET --split train --to coco --out DATASET/train/coco.json\n"
+    "  facemask data convert --data coco.json --to via --out via_project.json",
     "train": "examples:\n  facemask train --data DATASET --out runs/masks\n"
+    "  facemask train --data DATASET --epochs 20 --lr 0.01 --image-size 512\n"
     "  facemask train --data DATASET --config configs/seed.yaml --weights coco\n"
-    "  facemask train --data DATASET --stage heads --out runs/heads\n"
     "  facemask train --data DATASET --stage all --weights last\n"
     "  facemask train --data DATASET --out runs/masks --resume\n"
-    "  torchrun --nproc_per_node 4 -m facemask_rcnn.cli train --data DATASET",
+    "  torchrun --nproc_per_node 4 -m facemask_rcnn.cli train --data DATASET --device cuda",
     "evaluate": "examples:\n  facemask evaluate --weights runs/masks/best.pt --data DATASET\n"
     "  facemask evaluate --weights best.pt --data DATASET --split test --out eval/test",
     "predict": "examples:\n  facemask predict photo.jpg --weights runs/masks/best.pt\n"
@@ -38,43 +44,25 @@ EPILOGS = {
     "  facemask anchors --data DATASET --config my.yaml --write my-anchors.yaml",
     "export": "examples:\n  facemask export --weights runs/masks/best.pt --format onnx\n"
     "  facemask export --weights best.pt --format torchscript --out model.ts.pt\n"
-    "  facemask predict photos/ --engine onnx --weights runs/masks/best.onnx",
+    "  facemask predict photos/ --weights runs/masks/best.onnx",
     "serve": "examples:\n  facemask serve --weights runs/masks/best.pt\n"
     "  facemask serve --weights best.onnx --host 0.0.0.0 --port 8080 --max-upload-mb 5",
     "bootstrap occlude": "examples:\n"
     "  facemask bootstrap occlude --images photos/ --faces faces.json --out data/occluded\n"
     "  facemask bootstrap occlude --images images/ --faces annotations/ --out data/occ  # VOC\n"
-    "  facemask bootstrap occlude --images images/ --faces labels/ --out data/occ  # YOLO\n"
-    "  facemask bootstrap occlude --faces faces.json --labels data/pseudo --share 0.5 "
-    "--out data/both",
+    "  facemask bootstrap occlude --images images/ --faces labels/ --out data/occ  # YOLO",
     "bootstrap pseudo": "examples:\n"
     "  facemask bootstrap pseudo --weights best.pt --images photos/ --faces faces.json "
     "--out data/pseudo\n"
     "  facemask train --data DATASET --data data/occluded --data data/pseudo",
-    "synth": "examples:\n  facemask synth data/synth --n 200\n"
-    "  facemask synth data/tiny --n 8 --size 128",
+    "synth": "examples:\n  facemask synth --out data/synth --n 200\n"
+    "  facemask synth --out data/tiny --n 8 --image-size 128",
 }
 
 
-def _add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="YAML config file (defaults when omitted)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key; VALUE is YAML, e.g. --set image_size=256",
-    )
-
-
-def _add_data_args(parser: argparse.ArgumentParser, split: str | None) -> None:
-    parser.add_argument("dataset", help="dataset folder or annotation file (VIA, COCO, label PNGs)")
-    parser.add_argument("--split", default=split, help="sub-folder to read (train, val…)")
-    parser.add_argument(
-        "--class-attribute",
-        help="VIA region attribute holding the class (label PNGs: any value uses the folder name)",
-    )
-    parser.add_argument("--keep-empty", action="store_true", help="keep images without regions")
+def _print_problems(problems: list) -> None:  # noqa: ANN401 - Problems or strings
+    for problem in problems:
+        print(problem, file=sys.stderr)
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
@@ -90,13 +78,13 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     from .data.checks import summarize
     from .data.load import available_splits, load_records
 
-    splits = [args.split] if args.split else available_splits(args.dataset)
+    splits = [args.split] if args.split else available_splits(args.data)
     errors = 0
     for split in splits:
         records, problems = load_records(
-            args.dataset, split, args.class_attribute, keep_empty=args.keep_empty
+            args.data, split, args.class_attribute, keep_empty=args.keep_empty
         )
-        print(summarize(records, problems, args.dataset + (f" [{split}]" if split else "")))
+        print(summarize(records, problems, args.data + (f" [{split}]" if split else "")))
         errors += sum(p.severity == "error" for p in problems)
     return 1 if errors else 0
 
@@ -108,10 +96,9 @@ def cmd_data_convert(args: argparse.Namespace) -> int:
     from .data.via import write_via
 
     records, problems = load_records(
-        args.dataset, args.split, args.class_attribute, keep_empty=args.keep_empty
+        args.data, args.split, args.class_attribute, keep_empty=args.keep_empty
     )
-    for problem in problems:
-        print(problem, file=sys.stderr)
+    _print_problems(problems)
     if args.to == "coco":
         write_coco(records, args.out, class_names_of(records))
     else:
@@ -123,7 +110,7 @@ def cmd_data_convert(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from .data.synth import contact_sheet, synthesize
 
-    splits = synthesize(args.out, n=args.n, seed=args.seed, size=args.size)
+    splits = synthesize(args.out, n=args.n, seed=args.seed, size=args.image_size)
     sheet = Path(args.out) / "contact_sheet.png"
     contact_sheet(splits["train"][:24], sheet)
     for split, records in splits.items():
@@ -133,13 +120,27 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` plus the shortcut flags, as config overrides (shortcuts win)."""
+    overrides = list(args.set)
+    for flag, key in (
+        ("class_attribute", "class_attribute"),
+        ("image_size", "image_size"),
+        ("batch_size", "batch_size"),
+        ("val_split", "val_split"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    return overrides
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from .config import scale_schedule
     from .engine import train
 
-    overrides = list(args.set)
-    if args.class_attribute:
-        overrides.append(f"class_attribute={args.class_attribute}")
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, train_overrides(args))
+    config.schedule = scale_schedule(config.schedule, args.epochs, args.lr)
     result = train(
         config,
         args.data if len(args.data) > 1 else args.data[0],
@@ -151,59 +152,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         keep_empty=args.keep_empty,
         time_budget=args.time_budget * 60 if args.time_budget else None,
         trust_checkpoint=args.trust_checkpoint,
+        device=args.device,
     )
-    last = result.metrics[-1] if result.metrics else {}
-    print(f"run folder: {result.run_dir}  (best.pt, last.pt, metrics.csv, loss.png)")
-    if last:
-        print(
-            f"last epoch {last['epoch']}: loss {last['loss']:.4f}, val_loss {last['val_loss']:.4f}"
-        )
+    summary = result.summary
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    best = summary["best_value"]
+    ap = summary["last_val_ap50"]
+    print(f"\ntraining finished in {summary['seconds'] / 60:.1f} min, {summary['epochs']} epoch(s)")
+    print(f"  best epoch     {summary['best_epoch']} ({summary['best_metric']} {best:.4g})")
+    print(f"  last val AP50  {'not computed' if ap is None else f'{ap:.4f}'}")
+    for key in ("best_pt", "last_pt", "metrics_csv", "loss_png"):
+        print(f"  {key.replace('_', '.'):<14} {summary[key]}")
     return 0
 
 
 def _predictor(args: argparse.Namespace):  # noqa: ANN202 - a Predictor
     from .inference import Predictor
 
-    onnx = Path(args.weights).suffix == ".onnx"
-    engine = getattr(args, "engine", None)
-    if engine and (engine == "onnx") != onnx:
-        raise ConfigError(
-            f"--engine {engine} needs {'a .onnx file' if not onnx else 'a .pt checkpoint'}"
-        )
-    size, tile = getattr(args, "size", None), getattr(args, "tile", None)
     return Predictor.from_checkpoint(
         args.weights,
         args.min_score,
-        size=size,
-        tile=tile,
+        device=args.device,
+        size=getattr(args, "image_size", None),
+        tile=getattr(args, "tile", None),
         overrides=args.set,
         trust=args.trust_checkpoint,
-    )
-
-
-def _add_trust_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="load a checkpoint that needs pickle (it can run code: only files you trust)",
-    )
-
-
-def _add_inference_args(parser: argparse.ArgumentParser) -> None:
-    _add_trust_arg(parser)
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="inference setting of the checkpoint's config, e.g. int8_box_head=false",
-    )
-
-
-def _add_small_face_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", type=int, help="inference size, longest side (default: config)")
-    parser.add_argument(
-        "--tile", type=int, metavar="PX", help="also run overlapping PX-pixel tiles (small faces)"
     )
 
 
@@ -213,16 +188,13 @@ def cmd_bootstrap_occlude(args: argparse.Namespace) -> int:
     from .data.faceboxes import read_faces
 
     faces, problems = read_faces(args.faces, args.images)
-    for problem in problems:
-        print(problem, file=sys.stderr)
+    _print_problems(problems)
     labels = None
     if args.labels:
         labels, label_problems = load_records(args.labels)
-        for problem in label_problems:
-            print(problem, file=sys.stderr)
+        _print_problems(label_problems)
     result = occlude_faces(faces, args.out, args.seed, args.share, labels)
-    for problem in result["problems"]:
-        print(f"error: {problem}", file=sys.stderr)
+    _print_problems([f"error: {problem}" for problem in result["problems"]])
     print(
         f"{result['occluders']} occluder(s) on {result['images']} image(s) -> {result['folder']}; "
         f"skipped {result['skipped_masked']} image(s) with masked faces that --labels does not "
@@ -236,12 +208,10 @@ def cmd_bootstrap_pseudo(args: argparse.Namespace) -> int:
     from .data.faceboxes import read_faces
 
     faces, problems = read_faces(args.faces, args.images)
-    for problem in problems:
-        print(problem, file=sys.stderr)
+    _print_problems(problems)
     predictor = _predictor(args)
     result = pseudo_label(predictor, faces, args.out, args.scale, prior_below=args.prior_below)
-    for problem in result["problems"]:
-        print(f"error: {problem}", file=sys.stderr)
+    _print_problems([f"error: {problem}" for problem in result["problems"]])
     share = result["masks"] / max(1, result["masked_faces"])
     priors = f", {result['priors']} of them the shape prior" if args.prior_below else ""
     print(
@@ -257,30 +227,23 @@ def cmd_bootstrap_pseudo(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
 
-    predictor = _predictor(args)
-    metrics = evaluate(predictor, args.data, args.split, args.out)
-    segm, bbox = metrics["segm"], metrics["bbox"]
+    metrics = evaluate(_predictor(args), args.data, args.split, args.out)
     print(
         f"images {metrics['images']}  device {metrics['device']}  "
         f"latency {metrics['latency_ms']:.0f} ms/image  min score {metrics['min_score']}"
     )
     print(
-        f"seed mAP@0.5 {metrics['map50_seed']:.4f}   seed mAP@0.75 {metrics['map75_seed']:.4f}   "
+        f"Matterport mAP@0.5 {metrics['matterport_map50']:.4f}   "
+        f"Matterport mAP@0.75 {metrics['matterport_map75']:.4f}   "
         f"mean top-mask IoU {metrics['mean_top_mask_iou']:.4f}"
     )
-    print(
-        "        "
-        + " ".join(f"{k:>6}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100"))
-    )
-    for name, row in (("segm", segm), ("bbox", bbox)):
-        values = " ".join(
-            f"{row[k]:6.3f}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
-        )
-        print(f"{name:<8}{values}")
-    for name, ap in segm["per_class"].items():
+    keys = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
+    print("        " + " ".join(f"{k:>6}" for k in keys))
+    for name in ("segm", "bbox"):
+        print(f"{name:<8}" + " ".join(f"{metrics[name][k]:6.3f}" for k in keys))
+    for name, ap in metrics["segm"]["per_class"].items():
         print(f"  segm AP {name:<14} {ap:.3f}")
-    for problem in metrics["problems"]:
-        print(problem, file=sys.stderr)
+    _print_problems(metrics["problems"])
     if args.out:
         print(f"wrote {metrics['folder']}/eval.json, per_image.csv, pr_curve.png, worst/")
     return 0
@@ -291,8 +254,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     predictor = _predictor(args)
     result = predict_to_folder(predictor, args.inputs, args.out, args.every, args.via_out)
-    for error in result["errors"]:
-        print(f"error: {error}", file=sys.stderr)
+    _print_problems([f"error: {error}" for error in result["errors"]])
     print(f"{result['images']} image(s), {result['instances']} mask(s) -> {result['folder']}")
     if args.via_out:
         print(f"VIA project for correction: {args.via_out}")
@@ -306,24 +268,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.weights,
         args.format,
         args.out,
-        args.size,
+        args.image_size,
         overrides=args.set,
         trust=args.trust_checkpoint,
+        device=args.device,
     )
     print(f"wrote {out}")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if not args.weights:
-        print(
-            "error: --weights is required: train a model first (facemask demo, or facemask "
-            "train) and pass its best.pt or an exported .onnx",
-            file=sys.stderr,
-        )
-        return 2
-    import uvicorn
+    from .extras import require
 
+    uvicorn = require("uvicorn", "serve")
+    require("fastapi", "serve")
+    require("python_multipart", "serve")
     from .serve import create_app
 
     predictor = _predictor(args)
@@ -338,12 +297,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     summary = run_demo(args.out, args.images)
     print(f"\nDemo finished in {summary['minutes']:.1f} min")
-    print(f"  seed mAP@0.5 (val)   {summary['map50_seed']:.3f}")
-    print(f"  COCO mask AP / AP50  {summary['coco_mask_ap']:.3f} / {summary['coco_mask_ap50']:.3f}")
-    print(f"  latency              {summary['latency_ms']:.0f} ms/image")
-    print(f"  run folder           {summary['run']}")
-    print(f"  evaluation           {summary['eval']}")
-    print(f"  overlays             {summary['overlays']}")
+    print(f"  Matterport mAP@0.5 (val)  {summary['matterport_map50']:.3f}")
+    print(f"  COCO mask AP / AP50       {summary['coco_mask_ap']:.3f} / ", end="")
+    print(f"{summary['coco_mask_ap50']:.3f}")
+    print(f"  latency                   {summary['latency_ms']:.0f} ms/image")
+    print(f"  run folder                {summary['run']}")
+    print(f"  evaluation                {summary['eval']}")
+    print(f"  overlays                  {summary['overlays']}")
     return 0
 
 
@@ -382,13 +342,202 @@ def cmd_anchors(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- argument groups shared by several commands ---------------------------------------------
+
+
+def _common() -> argparse.ArgumentParser:
+    """Flags every command takes, after its name too (``facemask train -v``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+    )
+    return common
+
+
+def _add_set(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help=f"override {what}"
+    )
+
+
+def _add_data(parser: argparse.ArgumentParser, split: str | None, required: bool = True) -> None:
+    parser.add_argument(
+        "--data",
+        required=required,
+        help="dataset folder or annotation file (VIA, COCO, label PNGs, YOLO polygons)",
+    )
+    parser.add_argument("--split", default=split, help=f"split folder (default {split or 'all'})")
+    parser.add_argument(
+        "--class-attribute",
+        help="VIA region attribute holding the class (label PNGs: any value uses the folder name)",
+    )
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: cuda if present)")
+
+
+def _add_weights(parser: argparse.ArgumentParser, what: str, required: bool = True) -> None:
+    parser.add_argument("--weights", required=required, help=what)
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="load a checkpoint that needs pickle (it can run code: only files you trust)",
+    )
+
+
+def _add_inference(parser: argparse.ArgumentParser, tiles: bool = True) -> None:
+    """Weights, device, threshold, inference settings and (``tiles``) small-face options."""
+    _add_weights(parser, "checkpoint (.pt) from facemask train, or an exported .onnx")
+    _add_device(parser)
+    parser.add_argument("--min-score", type=float, help="min confidence (default: the config's)")
+    _add_set(parser, "an inference setting of the checkpoint, e.g. int8_box_head=false")
+    if tiles:
+        parser.add_argument(
+            "--image-size", type=int, help="inference size, longest side (default: config)"
+        )
+        parser.add_argument(
+            "--tile", type=int, metavar="PX", help="also run overlapping PX-pixel tiles"
+        )
+
+
+# --- one parser builder per command ----------------------------------------------------------
+
+
+def _parser_config_and_data(commands, sub) -> None:  # noqa: ANN001
+    config = commands.add_parser("config", help="show configurations").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    show = sub(config, "show", "config show", "print a config with its derived backbone strides")
+    show.add_argument("file", nargs="?", help="YAML config (defaults when omitted)")
+    _add_set(show, "a config key; VALUE is YAML, e.g. --set image_size=256")
+    show.set_defaults(func=cmd_config_show)
+    data = commands.add_parser("data", help="check and convert datasets").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    check = sub(data, "check", "data check", "validate a dataset and print a summary table")
+    convert = sub(data, "convert", "data convert", "write a dataset as VIA 2.x or COCO")
+    for parser in (check, convert):
+        _add_data(parser, None)
+        parser.add_argument("--keep-empty", action="store_true", help="keep images without regions")
+    convert.add_argument("--to", choices=("via", "coco"), required=True)
+    convert.add_argument("--out", required=True, help="new JSON file beside the images")
+    check.set_defaults(func=cmd_data_check)
+    convert.set_defaults(func=cmd_data_convert)
+
+
+def _parser_train(commands, sub) -> None:  # noqa: ANN001
+    train = sub(commands, "train", "train", "train a model (staged fine-tuning)")
+    train.add_argument(
+        "--data", required=True, action="append", help="dataset folder or file; repeat for several"
+    )
+    train.add_argument("--config", help="YAML config file (defaults when omitted)")
+    _add_set(train, "a config key; VALUE is YAML, e.g. --set augment=light")
+    train.add_argument("--epochs", type=int, help="total epochs, shared by the stages as set")
+    train.add_argument("--lr", type=float, help="first stage's rate; later ones keep their ratio")
+    train.add_argument("--image-size", type=int, help="longest side the model sees (384)")
+    train.add_argument("--batch-size", type=int, help="images per step on each device (2)")
+    _add_weights(train, "imagenet | coco | none | last | PATH (default: config)", required=False)
+    _add_device(train)
+    train.add_argument("--out", default="runs/facemask", help="run folder (a new name if taken)")
+    train.add_argument("--stage", help="run only the schedule's stage with these layers")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    train.add_argument("--exist-ok", action="store_true", help="write into an existing --out")
+    train.add_argument("--class-attribute", help="VIA region attribute holding the class")
+    train.add_argument("--val-split", help="split that chooses best.pt (default val; e.g. test)")
+    train.add_argument("--keep-empty", action="store_true", help="train on images without masks")
+    train.add_argument("--time-budget", type=float, metavar="MIN", help="wall-clock minutes")
+    train.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    train.set_defaults(func=cmd_train)
+
+
+def _parser_inference(commands, sub) -> None:  # noqa: ANN001
+    evaluate = sub(commands, "evaluate", "evaluate", "Matterport mAP@0.5, COCO metrics, reports")
+    _add_data(evaluate, "val")
+    evaluate.add_argument("--out", help="folder for eval.json, per_image.csv, pr_curve.png, worst/")
+    _add_inference(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+    predict = sub(commands, "predict", "predict", "segment masks in images and videos")
+    predict.add_argument("inputs", nargs="+", help="image files, folders, globs, videos")
+    predict.add_argument("--out", default="predictions", help="output folder (new name if taken)")
+    predict.add_argument("--every", type=int, default=1, help="videos: every Nth frame")
+    predict.add_argument("--via-out", help="also write a VIA 2.x project for correction")
+    _add_inference(predict)
+    predict.set_defaults(func=cmd_predict)
+    serve = sub(commands, "serve", "serve", "web service: upload page and JSON API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-upload-mb", type=float, default=10.0)
+    serve.add_argument("--keep", type=int, default=200, help="overlays kept (newest first)")
+    serve.add_argument("--ttl-minutes", type=float, default=60.0, help="overlays expire after")
+    _add_inference(serve)
+    serve.set_defaults(func=cmd_serve)
+    export = sub(commands, "export", "export", "export a checkpoint to ONNX or TorchScript")
+    _add_weights(export, "checkpoint (.pt) from facemask train")
+    _add_device(export)
+    export.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    export.add_argument("--image-size", type=int, help="example input size (default: config)")
+    export.add_argument("--out", help="output file (default: beside the checkpoint)")
+    _add_set(export, "an inference setting to build into the graph")
+    export.set_defaults(func=cmd_export)
+
+
+def _parser_bootstrap(commands, sub) -> None:  # noqa: ANN001
+    bootstrap = commands.add_parser(
+        "bootstrap", help="masks for photos with face boxes only"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    occlude = sub(bootstrap, "occlude", "bootstrap occlude", "paste synthetic masks on bare faces")
+    pseudo = sub(bootstrap, "pseudo", "bootstrap pseudo", "a model's masks inside masked faces")
+    for parser in (occlude, pseudo):
+        parser.add_argument("--images", help="image folder (default: found from --faces)")
+        parser.add_argument(
+            "--faces", required=True, help="face boxes: COCO .json, VOC .xml folder, YOLO .txt"
+        )
+        parser.add_argument("--out", required=True, help="new dataset folder (new name if taken)")
+    occlude.add_argument("--seed", type=int, default=0)
+    occlude.add_argument("--share", type=float, default=1.0, help="share of bare faces occluded")
+    occlude.add_argument("--labels", help="dataset outlining the masked faces (pseudo's --out)")
+    occlude.set_defaults(func=cmd_bootstrap_occlude)
+    pseudo.add_argument("--scale", type=float, default=2.5, help="face crop side / face size")
+    pseudo.add_argument(
+        "--prior-below",
+        type=float,
+        default=0.0,
+        metavar="PX",
+        help="masked faces narrower than PX that get no mask get an ellipse (default 0: off)",
+    )
+    _add_inference(pseudo, tiles=False)
+    pseudo.set_defaults(func=cmd_bootstrap_pseudo)
+
+
+def _parser_tools(commands, sub) -> None:  # noqa: ANN001
+    demo = sub(commands, "demo", "demo", "synthesise data, train briefly, evaluate, predict")
+    demo.add_argument("--out", default="demo", help="folder for data, run, eval, predictions")
+    demo.add_argument("--images", type=int, default=120, help="synthetic images (20%% val)")
+    demo.set_defaults(func=cmd_demo)
+    anchors = sub(commands, "anchors", "anchors", "fit RPN anchors to a dataset (k-means on 1-IoU)")
+    _add_data(anchors, "train")
+    anchors.add_argument("--config", help="YAML config file (defaults when omitted)")
+    _add_set(anchors, "a config key")
+    anchors.add_argument("--write", help="new config file with the proposal, if recall improves")
+    anchors.set_defaults(func=cmd_anchors)
+    synth = sub(commands, "synth", "synth", "render the embedded default dataset (people in masks)")
+    synth.add_argument("--out", required=True, help="output folder (gets train/ and val/)")
+    synth.add_argument("--n", type=int, default=200, help="number of images (20%% go to val)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--image-size", type=int, default=320, help="image side in pixels")
+    synth.set_defaults(func=cmd_synth)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="facemask",
         description="Train, evaluate and serve Mask R-CNN models that segment face masks.",
+        epilog="exit codes: 0 done; 1 the work failed (training diverged, data check found "
+        "errors, no input readable); 2 usage error or unusable input",
+        parents=[_common()],
     )
     parser.add_argument("--version", action="version", version=f"facemask-rcnn {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def sub(group, name: str, key: str, help_text: str):  # noqa: ANN001, ANN202
@@ -398,171 +547,34 @@ def build_parser() -> argparse.ArgumentParser:
             description=help_text,
             epilog=EPILOGS.get(key),
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[_common()],
         )
 
-    config = commands.add_parser("config", help="show configurations").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    show = sub(config, "show", "config show", "print a config with its derived backbone strides")
-    show.add_argument("file", nargs="?", help="YAML config (defaults when omitted)")
-    show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    show.set_defaults(func=cmd_config_show)
-
-    data = commands.add_parser("data", help="check and convert datasets").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    check = sub(data, "check", "data check", "validate a dataset and print a summary table")
-    _add_data_args(check, None)
-    check.set_defaults(func=cmd_data_check)
-    convert = sub(data, "convert", "data convert", "write a dataset as VIA 2.x or COCO")
-    _add_data_args(convert, None)
-    convert.add_argument("--to", choices=("via", "coco"), required=True)
-    convert.add_argument("--out", required=True, help="new JSON file (never overwritten)")
-    convert.set_defaults(func=cmd_data_convert)
-
-    train = sub(commands, "train", "train", "train a model (staged fine-tuning)")
-    train.add_argument(
-        "--data",
-        required=True,
-        action="append",
-        help="dataset folder with train/ (and val/); repeat to train on several",
-    )
-    _add_config_args(train)
-    train.add_argument("--weights", help="imagenet | coco | none | last | PATH (default: config)")
-    _add_trust_arg(train)
-    train.add_argument("--out", default="runs/facemask", help="run folder (a new name if taken)")
-    train.add_argument(
-        "--stage", help="run only the schedule's stage with these layers (heads, all…)"
-    )
-    train.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
-    train.add_argument("--exist-ok", action="store_true", help="write into an existing --out")
-    train.add_argument("--class-attribute", help="VIA region attribute holding the class")
-    train.add_argument(
-        "--keep-empty", action="store_true", help="train on images without masks too"
-    )
-    train.add_argument(
-        "--time-budget", type=float, metavar="MIN", help="wall-clock minutes, shared by the stages"
-    )
-    train.set_defaults(func=cmd_train)
-
-    evaluate = sub(commands, "evaluate", "evaluate", "seed mAP@0.5, COCO metrics and reports")
-    evaluate.add_argument("--weights", required=True, help="checkpoint from facemask train")
-    evaluate.add_argument("--data", required=True, help="dataset folder or annotation file")
-    evaluate.add_argument("--split", default="val", help="split folder (default val)")
-    evaluate.add_argument("--out", help="folder for eval.json, per_image.csv, pr_curve.png, worst/")
-    evaluate.add_argument("--min-score", type=float, help="override the config's min confidence")
-    evaluate.add_argument("--engine", choices=("torch", "onnx"), help="default: by file suffix")
-    _add_small_face_args(evaluate)
-    _add_inference_args(evaluate)
-    evaluate.set_defaults(func=cmd_evaluate)
-
-    predict = sub(commands, "predict", "predict", "segment masks in images and videos")
-    predict.add_argument("inputs", nargs="+", help="image files, folders, globs, videos")
-    predict.add_argument("--weights", required=True, help="checkpoint from facemask train")
-    predict.add_argument("--out", default="predictions", help="output folder (new name if taken)")
-    predict.add_argument("--min-score", type=float, help="override the config's min confidence")
-    predict.add_argument("--engine", choices=("torch", "onnx"), help="default: by file suffix")
-    predict.add_argument("--every", type=int, default=1, help="videos: every Nth frame")
-    predict.add_argument("--via-out", help="also write a VIA 2.x project for correction")
-    _add_small_face_args(predict)
-    _add_inference_args(predict)
-    predict.set_defaults(func=cmd_predict)
-
-    export = sub(commands, "export", "export", "export a checkpoint to ONNX or TorchScript")
-    export.add_argument("--weights", required=True, help="checkpoint from facemask train")
-    export.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
-    export.add_argument("--size", type=int, help="example input size (default: config image_size)")
-    export.add_argument("--out", help="output file (default: beside the checkpoint)")
-    _add_inference_args(export)
-    export.set_defaults(func=cmd_export)
-
-    serve = sub(commands, "serve", "serve", "web service: upload page and JSON API")
-    serve.add_argument("--weights", help="checkpoint (.pt) or exported model (.onnx)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--min-score", type=float, help="default threshold (config's otherwise)")
-    serve.add_argument("--max-upload-mb", type=float, default=10.0)
-    serve.add_argument("--keep", type=int, default=200, help="overlays kept (newest first)")
-    serve.add_argument("--ttl-minutes", type=float, default=60.0, help="overlays expire after")
-    _add_inference_args(serve)
-    serve.set_defaults(func=cmd_serve)
-
-    demo = sub(commands, "demo", "demo", "synthesise data, train briefly, evaluate, predict")
-    demo.add_argument("--out", default="demo", help="folder for data, run, eval, predictions")
-    demo.add_argument("--images", type=int, default=120, help="synthetic images (20%% val)")
-    demo.set_defaults(func=cmd_demo)
-
-    anchors = sub(commands, "anchors", "anchors", "fit RPN anchors to a dataset (k-means on 1-IoU)")
-    anchors.add_argument("--data", required=True, help="dataset folder or annotation file")
-    anchors.add_argument("--split", default="train", help="split folder (default train)")
-    anchors.add_argument("--class-attribute", help="VIA region attribute holding the class")
-    _add_config_args(anchors)
-    anchors.add_argument("--write", help="new config file with the proposal, if recall improves")
-    anchors.set_defaults(func=cmd_anchors)
-
-    bootstrap = commands.add_parser(
-        "bootstrap", help="masks for photos with face boxes only"
-    ).add_subparsers(dest="action", required=True, metavar="ACTION")
-    occlude = sub(
-        bootstrap, "occlude", "bootstrap occlude", "paste synthetic masks onto bare faces"
-    )
-    pseudo = sub(
-        bootstrap, "pseudo", "bootstrap pseudo", "a model's masks inside masked face boxes"
-    )
-    for parser_ in (occlude, pseudo):
-        parser_.add_argument("--images", help="image folder (default: found from --faces)")
-        parser_.add_argument(
-            "--faces",
-            required=True,
-            help="face boxes: COCO .json, VOC .xml folder, YOLO .txt folder",
-        )
-        parser_.add_argument("--out", required=True, help="new dataset folder (new name if taken)")
-    occlude.add_argument("--seed", type=int, default=0)
-    occlude.add_argument(
-        "--share", type=float, default=1.0, help="share of bare faces occluded (rest: negatives)"
-    )
-    occlude.add_argument(
-        "--labels", help="dataset outlining the masked faces (bootstrap pseudo's --out)"
-    )
-    occlude.set_defaults(func=cmd_bootstrap_occlude)
-    pseudo.add_argument("--weights", required=True, help="checkpoint (.pt) or exported .onnx")
-    pseudo.add_argument("--min-score", type=float, help="keep masks at least this confident")
-    pseudo.add_argument(
-        "--scale", type=float, default=2.5, help="face crop side / face size (default 2.5)"
-    )
-    pseudo.add_argument(
-        "--prior-below",
-        type=float,
-        default=0.0,
-        metavar="PX",
-        help="masked faces narrower than PX pixels that get no mask get an ellipse over the "
-        "lower face instead (default 0: off)",
-    )
-    _add_inference_args(pseudo)
-    pseudo.set_defaults(func=cmd_bootstrap_pseudo)
-
-    synth = sub(commands, "synth", "synth", "render the embedded default dataset (people in masks)")
-    synth.add_argument("out", help="output folder (gets train/ and val/)")
-    synth.add_argument("--n", type=int, default=200, help="number of images (20%% go to val)")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--size", type=int, default=320, help="image side in pixels")
-    synth.set_defaults(func=cmd_synth)
+    for add in (_parser_config_and_data, _parser_train, _parser_inference, _parser_bootstrap):
+        add(commands, sub)
+    _parser_tools(commands, sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    verbose = getattr(args, "verbose", False)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
+        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(message)s"
     )
     try:
         return args.func(args)
     except (TrainingError, TrainingDiverged) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except (ValueError, WeightsUnavailable, FileExistsError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (
+        ValueError,
+        WeightsUnavailable,
+        FileExistsError,
+        FileNotFoundError,
+        MissingExtra,
+    ) as err:
+        print(f"error: {err}", file=sys.stderr)  # ConfigError and ImageError are ValueErrors
         return 2
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,28 @@ class Stage:
     epochs: int = 1
     lr: float = 1e-3
     warmup_iters: int = 0
+
+
+def scale_schedule(
+    schedule: list[Stage], epochs: int | None = None, lr: float | None = None
+) -> list[Stage]:
+    """The schedule with ``epochs`` in all, shared in proportion to its stages' epochs (at least
+    one each), and rates scaled so the first stage's is ``lr`` (later ones keep their ratio)."""
+    if epochs is not None and epochs < len(schedule):
+        raise ConfigError(f"--epochs {epochs}: the schedule has {len(schedule)} stages")
+    if lr is not None and lr <= 0:
+        raise ConfigError(f"--lr {lr}: must be positive")
+    total = sum(stage.epochs for stage in schedule)
+    factor = lr / schedule[0].lr if lr is not None else 1.0
+    scaled, given = [], 0
+    for i, stage in enumerate(schedule):
+        count = stage.epochs
+        if epochs is not None:
+            share = round(epochs * sum(s.epochs for s in schedule[: i + 1]) / total)
+            count = max(1, min(share - given, epochs - given - (len(schedule) - i - 1)))
+            given += count
+        scaled.append(replace(stage, epochs=count, lr=stage.lr * factor))
+    return scaled
 
 
 def _default_schedule() -> list[Stage]:

@@ -17,7 +17,8 @@ from torch import nn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
 from .config import Config
-from .inference.engines import OUTPUTS
+from .extras import require
+from .inference.engines import OUTPUTS, resolve_device
 from .modeling import load_trained
 
 EXPORT_MIN_SCORE = 0.05
@@ -62,15 +63,19 @@ def export(
     min_score: float = EXPORT_MIN_SCORE,
     overrides: list[str] | None = None,
     trust: bool = False,
+    device: str | None = None,
 ) -> Path:
     """Write ``out`` (default: beside the checkpoint, .onnx or .ts.pt); refuses to overwrite.
 
     The graph keeps detections down to ``min_score`` (or the config's, if that is lower) and
     the config's inference settings, changed by ``overrides``. With ``int8_box_head`` an ONNX
     graph's fully connected layers hold int8 weights, as the Predictor's do on a CPU.
-    ``trust`` lets a checkpoint that needs pickle load.
+    ``trust`` lets a checkpoint that needs pickle load; ``device`` is where the graph is traced
+    (default: the CPU; the graph itself runs anywhere its runtime does).
     """
     wrapper, config = load_for_export(checkpoint, min_score, overrides, trust)
+    target = resolve_device(device or "cpu")
+    wrapper = wrapper.to(target)
     size = size or config.image_size
     suffix = {"onnx": ".onnx", "torchscript": ".ts.pt"}.get(fmt)
     if suffix is None:
@@ -78,7 +83,7 @@ def export(
     out = Path(out) if out else Path(checkpoint).with_suffix(suffix)
     if out.exists():
         raise FileExistsError(f"{out}: already exists; choose another name (nothing overwritten)")
-    example = torch.rand(3, size, size)
+    example = torch.rand(3, size, size, device=target)
     metadata = {
         "class_names": json.dumps(config.class_names),
         "config": json.dumps(config.to_dict()),
@@ -89,7 +94,8 @@ def export(
             scripted, str(out), _extra_files={k: v.encode() for k, v in metadata.items()}
         )
         return out
-    import onnx
+    onnx = require("onnx", "export")
+    require("onnxruntime", "export")
 
     with tempfile.TemporaryDirectory() as scratch:
         float_graph = Path(scratch) / "float.onnx" if config.int8_box_head else out

@@ -66,8 +66,8 @@ def test_synthesize_writes_via_splits_that_load(tmp_path):
 
 
 def test_synth_command_refuses_to_overwrite_and_draws_contact_sheet(tmp_path, capsys):
-    assert main(["synth", str(tmp_path / "s"), "--n", "6", "--size", "96"]) == 0
+    assert main(["synth", "--out", str(tmp_path / "s"), "--n", "6", "--image-size", "96"]) == 0
     sheet = Image.open(tmp_path / "s" / "contact_sheet.png")
     assert sheet.width == 6 * 160
-    assert main(["synth", str(tmp_path / "s"), "--n", "6"]) == 2
+    assert main(["synth", "--out", str(tmp_path / "s"), "--n", "6"]) == 2
     assert "not empty" in capsys.readouterr().err

@@ -42,11 +42,11 @@ def test_ultralytics_layout_and_conversion_to_coco(tmp_path, capsys):
     assert available_splits(tmp_path) == ["train", "val"]
     records, _ = load_records(tmp_path, "train")
     assert records[0].masks()[0].sum() == records[0].instances[0].to_mask(48, 64).sum() > 300
-    assert main(["data", "check", str(tmp_path)]) == 1  # the box lines are errors
+    assert main(["data", "check", "--data", str(tmp_path)]) == 1  # the box lines are errors
     out = capsys.readouterr().out
     assert "[train]" in out and "[val]" in out and "surgical       1" in out
     target = tmp_path / "images" / "train" / "coco.json"
-    assert main(["data", "convert", str(tmp_path), "--split", "train", "--to", "coco",
+    assert main(["data", "convert", "--data", str(tmp_path), "--split", "train", "--to", "coco",
                  "--out", str(target)]) == 0  # fmt: skip
     back, problems = load_records(target)
     assert not problems and [i.label for i in back[0].instances] == ["surgical", "cloth"]

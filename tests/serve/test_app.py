@@ -101,8 +101,10 @@ def test_result_store_keeps_newest_and_expires(tmp_path):
 def test_serve_without_weights_refuses_with_a_clear_message(capsys):
     from facemask_rcnn.cli import main
 
-    assert main(["serve"]) == 2
-    assert "--weights is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve"])
+    assert exit_.value.code == 2
+    assert "the following arguments are required: --weights" in capsys.readouterr().err
 
 
 def _multipart_head(boundary: bytes) -> bytes:

@@ -41,8 +41,11 @@ def test_upload_page_shows_overlay_and_percent_masked(server, trained):
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    _, data = trained
-    photo = sorted((data / "val").glob("*.jpg"))[0]
+    from facemask_rcnn.inference import Predictor
+
+    checkpoint, data = trained
+    predictor = Predictor.from_checkpoint(checkpoint, min_score=0.05)
+    photo = next(p for p in sorted(data.glob("*/*.jpg")) if predictor.predict(p).labels)
     driver = _driver()
     try:
         driver.get(server + "/")

@@ -27,6 +27,7 @@ from ..data.load import available_splits
 from ..data.records import ImageRecord, class_names_of
 from ..data.synth import training_scenes
 from ..fileio import new_folder
+from ..inference.engines import resolve_device
 from ..modeling import FaceMaskRCNN, build_model
 from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -309,6 +310,7 @@ def train(
     keep_empty: bool = False,
     time_budget: float | None = None,
     trust_checkpoint: bool = False,
+    device: str | None = None,
 ) -> TrainResult:
     """Run the schedule (or one ``stage``) on ``data``; write checkpoints and logs to a run folder.
 
@@ -319,11 +321,12 @@ def train(
     proportion to its epochs, counted from the start) minus the last validation's duration,
     then ends after the current iteration and is validated and checkpointed as usual; its
     learning rate anneals by that deadline (``StageClock``). ``trust_checkpoint`` lets a
-    ``weights`` file that needs pickle load.
+    ``weights`` file that needs pickle load. ``device``: cpu, cuda, cuda:N or mps (default:
+    this process's CUDA device if there is one; under torchrun, ``cuda`` is each rank's own).
     """
     called = time.perf_counter()
     run = start_run(
-        config, data, out, weights, stage, resume, exist_ok, keep_empty, trust_checkpoint
+        config, data, out, weights, stage, resume, exist_ok, keep_empty, trust_checkpoint, device
     )
     run.budget = (called, time_budget) if time_budget else None
     run.board = TensorBoard(run.run_dir) if dist.is_main() else None
@@ -348,12 +351,13 @@ def start_run(
     exist_ok: bool,
     keep_empty: bool,
     trust: bool,
+    device_name: str | None = None,
 ) -> Run:
     """The run folder, data, model and progress: fresh, or as ``out/last.pt`` left them."""
     dist.init_distributed()
-    device = torch.device(
-        f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
-    )
+    device = resolve_device(device_name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())  # torchrun: LOCAL_RANK's
     torch.manual_seed(config.seed + dist.rank())  # each rank its own augmentation stream
     checkpoint = None
     if resume:

@@ -6,7 +6,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader
 
-from ..evaluation.seed_ap import mean_seed_ap, seed_ap
+from ..evaluation.matterport_ap import matterport_ap, mean_matterport_ap
 from . import distributed as dist
 
 
@@ -43,7 +43,7 @@ def validation_loss(
 
 @torch.no_grad()
 def val_ap50(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> float:
-    """Quick seed mAP@0.5 (masks) on the val split at the model's min confidence."""
+    """Quick Matterport mAP@0.5 (masks) on the val split at the model's min confidence."""
     model.eval()
     per_image: list[float | None] = []
     for images, targets in loader:
@@ -51,7 +51,7 @@ def val_ap50(model: torch.nn.Module, loader: DataLoader, device: torch.device) -
         for out, target in zip(outputs, targets, strict=True):
             pred_masks = (out["masks"][:, 0] > 0.5).cpu().numpy()
             per_image.append(
-                seed_ap(
+                matterport_ap(
                     target["masks"].numpy().astype(bool),
                     target["labels"].numpy(),
                     pred_masks,
@@ -59,4 +59,4 @@ def val_ap50(model: torch.nn.Module, loader: DataLoader, device: torch.device) -
                     out["scores"].cpu().numpy(),
                 )
             )
-    return dist.average({"ap": mean_seed_ap(per_image)})["ap"]
+    return dist.average({"ap": mean_matterport_ap(per_image)})["ap"]

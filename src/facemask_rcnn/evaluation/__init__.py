@@ -1,6 +1,6 @@
-"""Metrics: the original's per-image mAP (seed_ap), COCO metrics, reports, evaluate()."""
+"""Metrics: the original's per-image mAP (matterport_ap), COCO metrics, reports, evaluate()."""
 
 from .evaluate import evaluate
-from .seed_ap import mean_seed_ap, seed_ap
+from .matterport_ap import matterport_ap, mean_matterport_ap
 
-__all__ = ["evaluate", "mean_seed_ap", "seed_ap"]
+__all__ = ["evaluate", "mean_matterport_ap", "matterport_ap"]

@@ -1,4 +1,4 @@
-"""evaluate(): run a checkpoint over a split and compute the seed mAP, COCO metrics and reports."""
+"""evaluate(): a checkpoint over a split → Matterport mAP, COCO metrics and reports."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from ..data.records import ImageRecord
 from ..fileio import new_folder
 from ..inference import Prediction, Predictor, overlay
 from .coco import coco_metrics
+from .matterport_ap import mask_ious, matterport_ap, mean_matterport_ap
 from .report import plot_pr_curves, side_by_side, write_per_image
-from .seed_ap import mask_ious, mean_seed_ap, seed_ap
 
 
 def truth_prediction(record: ImageRecord) -> Prediction:
@@ -41,8 +41,8 @@ def image_scores(
         top = int(np.argmax(prediction.scores))
         top_iou = float(mask_ious(masks[top : top + 1], gt_masks).max())
     return {
-        "seed_ap50": seed_ap(*args, iou_threshold=0.5),
-        "seed_ap75": seed_ap(*args, iou_threshold=0.75),
+        "matterport_ap50": matterport_ap(*args, iou_threshold=0.5),
+        "matterport_ap75": matterport_ap(*args, iou_threshold=0.75),
         "top_mask_iou": top_iou if len(gt_masks) else None,
     }
 
@@ -86,8 +86,8 @@ def evaluate(
         "images": len(records),
         "problems": [str(p) for p in problems],
         "min_score": predictor.min_score,
-        "map50_seed": mean_seed_ap([r["seed_ap50"] for r in rows]),
-        "map75_seed": mean_seed_ap([r["seed_ap75"] for r in rows]),
+        "matterport_map50": mean_matterport_ap([r["matterport_ap50"] for r in rows]),
+        "matterport_map75": mean_matterport_ap([r["matterport_ap75"] for r in rows]),
         "mean_top_mask_iou": float(np.mean(ious)) if ious else 0.0,
         "segm": {k: v for k, v in coco["segm"].items() if k != "pr50"},
         "bbox": {k: v for k, v in coco["bbox"].items() if k != "pr50"},
@@ -107,12 +107,12 @@ def evaluate(
 def _gallery(folder: Path, records, predictions, rows, count: int) -> None:  # noqa: ANN001
     """Side-by-side PNGs of the ``count`` images with the lowest seed AP50."""
     folder.mkdir()
-    scored = [i for i, r in enumerate(rows) if r["seed_ap50"] is not None]
-    scored.sort(key=lambda i: (rows[i]["seed_ap50"], rows[i]["top_mask_iou"] or 0.0))
+    scored = [i for i, r in enumerate(rows) if r["matterport_ap50"] is not None]
+    scored.sort(key=lambda i: (rows[i]["matterport_ap50"], rows[i]["top_mask_iou"] or 0.0))
     for rank, i in enumerate(scored[:count], start=1):
         image = read_image(records[i].path)
         truth = overlay(image, truth_prediction(records[i]))
-        title = f"{records[i].path.name}  AP50 {rows[i]['seed_ap50']:.2f}"
+        title = f"{records[i].path.name}  AP50 {rows[i]['matterport_ap50']:.2f}"
         side_by_side(overlay(image, predictions[i]), truth, title).save(
             folder / f"{rank:02d}_{records[i].path.stem}.png"
         )

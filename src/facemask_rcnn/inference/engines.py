@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..config import saved_config
+from ..extras import require
 
 OUTPUTS = ("boxes", "labels", "scores", "masks")  # the exported graph's outputs, in order
 
@@ -53,8 +54,7 @@ class OnnxEngine:
     def __init__(self, path: str | Path, spinning: bool = True) -> None:
         """``spinning=False``: idle threads sleep at once instead of spinning, so that work
         run right after a call (another engine being timed, say) gets the cores."""
-        import onnxruntime as ort
-
+        ort = require("onnxruntime", "export")
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if not spinning:

@@ -29,7 +29,7 @@ def match(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Matterport ``compute_matches``: (pred_match, gt_match) index arrays, -1 where unmatched.
 
-    Predictions must already be sorted by descending score (``seed_ap`` does it).
+    Predictions must already be sorted by descending score (``matterport_ap`` does it).
     """
     pred_match = -np.ones(len(pred_labels), dtype=int)
     gt_match = -np.ones(len(gt_labels), dtype=int)
@@ -45,7 +45,7 @@ def match(
     return pred_match, gt_match
 
 
-def seed_ap(
+def matterport_ap(
     gt_masks: np.ndarray,
     gt_labels: np.ndarray,
     pred_masks: np.ndarray,
@@ -69,7 +69,7 @@ def seed_ap(
     return float(np.sum((recalls[steps] - recalls[steps - 1]) * precisions[steps]))
 
 
-def mean_seed_ap(per_image: list[float | None]) -> float:
+def mean_matterport_ap(per_image: list[float | None]) -> float:
     """Mean over images that have ground truth (the original's mAP)."""
     values = [v for v in per_image if v is not None]
     return float(np.mean(values)) if values else 0.0

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from facemask_rcnn.evaluation.seed_ap import mask_ious, mean_seed_ap, seed_ap
+from facemask_rcnn.evaluation.matterport_ap import mask_ious, matterport_ap, mean_matterport_ap
 
 
 def strip(start, stop):
@@ -20,7 +20,7 @@ C = strip(35, 65)  # IoU 15 / 65 = 0.23
 
 def ap(gt, gt_labels, preds, labels, scores, iou=0.5):
     masks = np.concatenate(preds) if preds else np.zeros((0, 1, 100), bool)
-    return seed_ap(gt, np.array(gt_labels), masks, np.array(labels), np.array(scores), iou)
+    return matterport_ap(gt, np.array(gt_labels), masks, np.array(labels), np.array(scores), iou)
 
 
 def test_ious():
@@ -42,7 +42,7 @@ def test_a_miss_ranked_first_halves_the_ap():
 def test_no_detections_is_zero_and_no_ground_truth_is_skipped():
     assert ap(GT, [1], [], [], []) == 0.0
     assert ap(np.zeros((0, 1, 100), bool), [], [A], [1], [0.9]) is None
-    assert mean_seed_ap([1.0, None, 0.5]) == 0.75
+    assert mean_matterport_ap([1.0, None, 0.5]) == 0.75
 
 
 def test_threshold_075_rejects_iou_06():
