@@ -55,12 +55,13 @@ def test_tiny_faces_get_no_occluder():
 
 def test_occlude_faces_skips_images_with_masked_faces_and_writes_a_dataset(tmp_path):
     rng = np.random.default_rng(0)
-    paths = []
+    paths, originals = [], []
     for name in ("bare.jpg", "mixed.jpg"):
         path = tmp_path / "in" / name
         path.parent.mkdir(exist_ok=True)
         Image.fromarray(rng.integers(60, 200, (90, 120, 3), dtype=np.uint8)).save(path)
         paths.append(path)
+        originals.append(path.read_bytes())
     faces = {
         paths[0]: [FaceBox((10, 10, 50, 60), "without_mask"), FaceBox((70, 20, 110, 70), "face")],
         paths[1]: [FaceBox((10, 10, 50, 60), "with_mask"), FaceBox((70, 20, 110, 70), "face")],
@@ -77,9 +78,11 @@ def test_occlude_faces_skips_images_with_masked_faces_and_writes_a_dataset(tmp_p
         x0, y0, x1, y1 = instance.box()
         assert face.box[0] - 0.01 <= x0 and x1 <= face.box[2] + 0.01
         assert face.box[1] - 0.01 <= y0 and y1 <= face.box[3] + 0.01
-    assert np.array_equal(  # the input image is untouched
-        np.asarray(Image.open(paths[0])), np.asarray(Image.open(paths[0]))
-    )
+    assert [p.read_bytes() for p in paths] == originals  # the input images are untouched
+    written = np.asarray(Image.open(records[0].path), dtype=int)
+    before = np.asarray(Image.open(paths[0]), dtype=int)
+    changed = np.abs(written - before).max(axis=-1) > 40  # pixels the occluders painted
+    assert changed.any() and records[0].masks().any(axis=0)[changed].mean() > 0.9
 
 
 def test_outlined_masked_faces_let_an_image_in_and_share_keeps_negatives(tmp_path):

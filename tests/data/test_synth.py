@@ -29,23 +29,34 @@ def test_scenes_cover_all_kinds_with_polygons_inside_the_image():
     assert min(counts) == 0 and max(counts) >= 3  # bare faces and crowds both occur
 
 
-def test_mask_pixels_are_the_drawn_mask():
-    """Inside a polygon the pixels are the mask's colours: they differ from a ring just outside."""
-    rng = np.random.default_rng(1)
-    image, instances = render_scene(rng, 256)
-    while not instances or instances[0].area() < 800:
-        image, instances = render_scene(rng, 256)
-    mask = instances[0].to_mask(256, 256).astype(bool)
+def _edge_strength(image, mask, shift):
+    """Mean colour-gradient magnitude along the mask's outline moved by ``shift`` (dx, dy)."""
     from scipy import ndimage
 
-    inner = ndimage.binary_erosion(mask, iterations=3)
-    ring = ndimage.binary_dilation(mask, iterations=6) & ~ndimage.binary_dilation(
-        mask, iterations=2
-    )
+    outline = mask & ~ndimage.binary_erosion(mask)
+    outline = np.roll(outline, shift[::-1], axis=(0, 1))
     pixels = np.asarray(image, dtype=float)
-    inside_std = pixels[inner].std(axis=0).mean()
-    across = np.abs(pixels[inner].mean(axis=0) - pixels[ring].mean(axis=0)).mean()
-    assert inner.sum() > 100 and across > 0 and inside_std < 80
+    gradient = sum(np.hypot(*np.gradient(pixels[..., c])) for c in range(3))
+    return gradient[outline].mean()
+
+
+def test_polygons_lie_on_the_drawn_mask_edges():
+    """Each polygon's outline sits on the strongest colour edge: moving it by 3 px either way
+    finds weaker edges. Measured: 25 of 30 outlines as drawn, 11 with every polygon moved by
+    one pixel, none by two."""
+    rng = np.random.default_rng(1)
+    checked = aligned = 0
+    while checked < 30:
+        image, instances = render_scene(rng, 256)
+        for inst in instances:
+            mask = inst.to_mask(256, 256).astype(bool)
+            if mask.sum() < 400:
+                continue
+            here = _edge_strength(image, mask, (0, 0))
+            moved = [_edge_strength(image, mask, s) for s in ((3, 0), (-3, 0), (0, 3), (0, -3))]
+            checked += 1
+            aligned += here > max(moved)
+    assert aligned >= 22
 
 
 def test_clip_polygon_to_image():

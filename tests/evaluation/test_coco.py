@@ -81,3 +81,24 @@ def test_no_detections_gives_zeros(tmp_path):
     names, gt, _ = _fixture(tmp_path)
     empty = [ImageRecord(r.path, r.width, r.height, []) for r in gt]
     assert coco_metrics(gt, empty, names)["segm"]["AP"] == 0.0
+
+
+def test_hand_computed_ap_per_class_and_pr_points(tmp_path):
+    """Mask IoUs of the fixture: surgical 792/875 = 0.905 (image a) and 1332/1600 = 0.833
+    (image b); cloth 500/875 = 0.571. A surgical false positive (score 0.85) sits between the
+    two surgical hits, so at IoU 0.5 surgical precision is 1 up to recall 0.5, then 2/3."""
+    names, gt, pred = _fixture(tmp_path)
+    pred[0].instances[2].score = 0.85  # the false positive now outranks the second hit
+    ours = coco_metrics(gt, pred, names)["segm"]
+    low = 51 / 101  # COCO's 101 recall points: 0.00 ... 0.50 keep precision 1, the rest 0
+    surgical50 = (51 + 50 * 2 / 3) / 101
+    # IoU thresholds 0.50 ... 0.95: the 0.833 hit counts up to 0.80 (7), the 0.905 one to 0.90
+    surgical = (7 * surgical50 + 2 * low + 0) / 10
+    cloth = 2 / 10  # 0.571 is a hit at 0.50 and 0.55 only
+    assert ours["per_class"] == pytest.approx({"surgical": surgical, "cloth": cloth})
+    assert ours["AP"] == pytest.approx((surgical + cloth) / 2)
+    assert ours["AP50"] == pytest.approx((surgical50 + 1.0) / 2)
+    assert ours["AP75"] == pytest.approx((surgical50 + 0.0) / 2)
+    curve = ours["pr50"]["surgical"]
+    assert curve[:51] == pytest.approx([1.0] * 51) and curve[51:] == pytest.approx([2 / 3] * 50)
+    assert ours["pr50"]["cloth"] == pytest.approx([1.0] * 101)

@@ -114,21 +114,37 @@ def test_three_class_checkpoint_loads_into_five_class_model_with_predictors_skip
 
 
 def test_weights_last_finds_newest_run(tmp_path, monkeypatch):
+    import os
+
     monkeypatch.chdir(tmp_path)
     model = build_model(Config(image_size=128), weights="none")
     with pytest.raises(FileNotFoundError, match="no last.pt"):
         load_weights(model, "last")
-    (tmp_path / "runs" / "x").mkdir(parents=True)
-    torch.save({"model": model.state_dict()}, tmp_path / "runs" / "x" / "last.pt")
+    states = {}
+    for name, stamp, value in (("b-old", 1_000, 1.0), ("a-new", 2_000, 2.0)):  # newer, not later
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        states[name] = {k: torch.full_like(v, value) for k, v in model.state_dict().items()}
+        torch.save({"model": states[name]}, tmp_path / "runs" / name / "last.pt")
+        os.utime(tmp_path / "runs" / name / "last.pt", (stamp, stamp))
     assert load_weights(model, "last") == []
+    head = "roi_heads.box_predictor.cls_score.weight"
+    assert torch.equal(model.state_dict()[head], states["a-new"][head])
 
 
-def test_coco_weights_offline_give_a_one_line_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached copy
+def test_coco_weights_offline_give_a_one_line_error(monkeypatch):
+    from urllib.error import URLError
+
+    import torchvision.models._api as api
+
+    def offline(*args, **kwargs):
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(api, "load_state_dict_from_url", offline)  # offline, even when online
     with pytest.raises(WeightsUnavailable) as err:
         coco_state_dict()
     message = str(err.value)
     assert "\n" not in message and "--weights PATH/maskrcnn_resnet50_fpn_coco" in message
+    assert message.startswith("cannot download COCO weights (URLError")
 
 
 @pytest.mark.parametrize("backbone", ["efficientnet_lite0", "resnet50"])
