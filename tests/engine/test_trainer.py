@@ -309,7 +309,7 @@ def test_time_budget_ends_each_stage_early(data, tmp_path):
 
 
 def test_several_datasets_and_a_folder_without_splits(data, tmp_path):
-    from facemask_rcnn.engine.trainer import load_splits
+    from facemask_rcnn.engine.splits import load_splits
 
     flat = tmp_path / "flat"
     synthesize(flat / "tmp", n=12, seed=1, size=64)
@@ -408,7 +408,7 @@ def test_resume_after_a_stage_ended_early_starts_the_next_stage(
 
 
 def test_one_annotation_file_is_never_its_own_validation_set(data, tmp_path, caplog):
-    from facemask_rcnn.engine.trainer import load_splits
+    from facemask_rcnn.engine.splits import load_splits
 
     config = tiny_config()
     single = data / "train" / "via_region_data.json"
@@ -419,7 +419,7 @@ def test_one_annotation_file_is_never_its_own_validation_set(data, tmp_path, cap
 
 
 def test_the_test_split_validates_only_when_asked(tmp_path, caplog):
-    from facemask_rcnn.engine.trainer import load_splits
+    from facemask_rcnn.engine.splits import load_splits
 
     synthesize(tmp_path / "d", n=10, seed=1, size=64)
     (tmp_path / "d" / "train").rename(tmp_path / "d" / "training")

@@ -22,10 +22,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..config import Config, Stage, saved_config
-from ..data import MaskDataset, collate, load_records
-from ..data.load import available_splits
-from ..data.records import ImageRecord, class_names_of
-from ..data.synth import training_scenes
+from ..data import MaskDataset, collate
 from ..fileio import new_folder
 from ..inference.engines import resolve_device
 from ..modeling import FaceMaskRCNN, build_model
@@ -33,6 +30,8 @@ from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .layers import TrainingError, build_optimizer, build_scheduler, param_groups, set_trainable
 from .logs import TensorBoard, plot_losses, write_metrics
+from .progress import Progress, StageClock
+from .splits import load_splits, synthetic_records
 from .validation import to_device, val_ap50, validation_loss
 
 log = logging.getLogger(__name__)
@@ -43,66 +42,11 @@ class TrainingDiverged(RuntimeError):
 
 
 @dataclass
-class Progress:
-    """Where a run stands; saved in every checkpoint so that ``resume`` continues exactly."""
-
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    best: float | None = None
-    best_epoch: int | None = None
-    since_best: int = 0
-    stage: int = 0  # index of the stage in progress
-    stage_epoch: int = 0  # its epochs done
-    stage_done: bool = False  # ended early (patience, time budget): resume starts the next
-
-    def record(self, row: dict[str, Any], metric: str) -> bool:
-        """Add an epoch's row; True when it improves ``metric`` (val_loss: lower is better,
-        val_ap50: higher). An epoch that did not compute the metric neither improves it nor
-        counts towards patience."""
-        self.metrics.append(row)
-        value = row.get(metric)
-        if value is None:
-            return False
-        if self.best is None or (value > self.best if metric == "val_ap50" else value < self.best):
-            self.best, self.best_epoch, self.since_best = value, row["epoch"], 0
-            return True
-        self.since_best += 1
-        return False
-
-
-@dataclass
 class TrainResult:
     run_dir: Path
     metrics: list[dict[str, Any]]
     model: FaceMaskRCNN
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class StageClock:
-    """A stage's share of a time budget: training stops one validation's length before ``end``.
-
-    Every rank reads its own clock, and :meth:`sync` agrees on the largest share, so that all
-    ranks anneal the learning rate alike and stop at the same step (none waits alone).
-    """
-
-    end: float
-    validation_seconds: float = 0.0
-    start: float = field(default_factory=time.perf_counter)
-    agreed: float = 0.0
-
-    def deadline(self) -> float:
-        return self.end - self.validation_seconds
-
-    def sync(self) -> float:
-        """Share of the stage's training time spent (1 or more: time is up), agreed by ranks."""
-        own = (time.perf_counter() - self.start) / max(1e-6, self.deadline() - self.start)
-        self.agreed = dist.maximum(own)
-        return self.agreed
-
-    def share(self) -> float:
-        """The last agreed share: lets the learning rate anneal by the deadline, so a cut stage
-        does not stop at a high rate on one noisy point of its path."""
-        return self.agreed
 
 
 def train_one_epoch(
@@ -176,63 +120,6 @@ def optimizer_step(
         optimizer.step()
 
 
-def load_splits(
-    data: str | Path | list[str | Path], config: Config, keep_empty: bool = False
-) -> tuple[list[ImageRecord], list[ImageRecord], list[str]]:
-    """Train and val records of one or more datasets, and the class names.
-
-    Each dataset's ``config.val_split`` is used for validation (``test`` only when asked for);
-    a dataset without it (a flat folder, one annotation file) gives every 10th training image.
-    """
-    train_records: list[ImageRecord] = []
-    val_records: list[ImageRecord] = []
-    for source in data if isinstance(data, list) else [data]:
-        records, val = dataset_splits(source, config, keep_empty)
-        train_records += records
-        val_records += val
-    if not any(r.instances for r in train_records):
-        raise TrainingError(f"{data}: the train split has no instances: nothing to learn")
-    names = config.class_names
-    if config.class_attribute and names == ["face_mask"]:
-        names = class_names_of(train_records)
-    unknown = set(class_names_of(train_records + val_records)) - set(names)
-    if unknown:
-        raise TrainingError(f"{data}: classes {sorted(unknown)} are not in class_names {names}")
-    return train_records, val_records, names
-
-
-def dataset_splits(
-    source: str | Path, config: Config, keep_empty: bool
-) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """One dataset's (train, val) records; never the same images in both."""
-    attribute, splits = config.class_attribute, available_splits(source)
-    if "train" not in splits:
-        records, problems = load_records(source, None, attribute, keep_empty=keep_empty)
-        records, val = hold_out(records, f"{source}: no split folders")
-    else:
-        records, problems = load_records(source, "train", attribute, keep_empty=keep_empty)
-        if config.val_split in splits:
-            val, more = load_records(source, config.val_split, attribute, keep_empty=True)
-            problems += more
-        elif config.val_split == "val":
-            records, val = hold_out(records, f"{source}: no val split")
-        else:
-            raise TrainingError(f"{source}: no {config.val_split!r} split to validate on")
-    if config.val_split == "test":
-        log.warning("%s: validating on the test split: its numbers will be optimistic", source)
-    for problem in problems:
-        log.warning("%s", problem)
-    return records, val
-
-
-def hold_out(records: list[ImageRecord], why: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """(train, val): every 10th image validates (at least one when there are two or more)."""
-    log.warning("%s; holding out every 10th training image for validation", why)
-    if len(records) < 2:
-        return records, []
-    return [r for i, r in enumerate(records) if i % 10], records[::10]
-
-
 def _loader(dataset: MaskDataset, config: Config, shuffle: bool, epoch: int) -> DataLoader:
     sampler = None
     generator = torch.Generator().manual_seed(config.seed + epoch + 1000 * dist.rank())
@@ -248,26 +135,6 @@ def _loader(dataset: MaskDataset, config: Config, shuffle: bool, epoch: int) -> 
         num_workers=config.workers,
         collate_fn=collate,
     )
-
-
-def synthetic_records(config: Config, class_names: list[str], run_dir: Path) -> list[ImageRecord]:
-    """``config.synthetic_scenes`` procedural scenes for the train split, rendered into the run.
-
-    Only for single-class runs: the synthesiser's mask kinds are not the user's classes.
-    """
-    if not config.synthetic_scenes:
-        return []
-    if len(class_names) != 1:
-        log.warning(
-            "synthetic_scenes=%d ignored: synthetic masks cannot carry the classes %s",
-            config.synthetic_scenes,
-            class_names,
-        )
-        return []
-    args = (run_dir / "synthetic", config.synthetic_scenes, config.seed, config.image_size)
-    records = training_scenes(*args, class_names[0]) if dist.is_main() else None
-    dist.barrier()  # rank 0 has rendered them; the others read them back
-    return records if records is not None else training_scenes(*args, class_names[0])
 
 
 def _stages(config: Config, only: str | None) -> list[Stage]:
