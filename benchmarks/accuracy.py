@@ -4,7 +4,7 @@
         [--tile PX ...] [--weights CHECKPOINT]
 
 Trains on ``maskedface/training`` (plus the config's ``synthetic_scenes`` and any ``--data``
-datasets) from ImageNet weights and fresh heads, then prints one JSON line: seed
+datasets) from ImageNet weights and fresh heads, then prints one JSON line: Matterport
 mAP@0.5/0.75, COCO mask AP/AP50/AP75 and mean top-mask IoU on ``maskedface/testing`` and on
 ``realmask-crops`` (never trained on), and masked-face recall / masks per bare face on a
 held-back fifth of ``facemask-scenes``, whole-image and with each ``--tile`` size, at the

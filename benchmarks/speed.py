@@ -6,10 +6,14 @@ In one process, same input image, size and detection settings for all, timed alt
 (``ours`` is the model as ``Predictor`` runs it on a CPU, BatchNorm folded and linear layers in
 int8; ``ours_float`` folded only; ``ours_unfolded`` as built; ``ours_onnxruntime`` the ONNX
 graph as ``facemask export`` writes it, fully connected layers in int8, and
-``ours_onnxruntime_float`` in float, both with onnxruntime's idle threads not spinning; R50-FPN
-as torchvision ships it and folded and quantised alike):
-median latency, ratios, forward GFLOPs (torch.utils.flop_counter), and the peak memory of
-training the default model at batch 2 (a child process's max RSS). Prints one JSON line.
+``ours_onnxruntime_float`` in float, ``ours_onnxruntime_static`` with every convolution and
+fully connected layer in int8 (``facemask export --int8 static``, calibrated on 32 synthetic
+scenes), all with onnxruntime's idle threads not spinning; ``ours_bf16`` the PyTorch model
+under ``torch.autocast("cpu", torch.bfloat16)``; R50-FPN as torchvision ships it and folded
+and quantised alike): median latency, ratios, the PyTorch model's time per stage (backbone,
+FPN, RPN, box head, mask head, mask pasting; medians, ms), forward GFLOPs
+(torch.utils.flop_counter), the peak memory of inference and of training the default model at
+batch 2 (child processes' max RSS). Prints one JSON line.
 The models are untrained, so every model is made to return exactly ``--detections``
 instances (score threshold 0, that many kept): the mask head then does the same work in each.
 """
@@ -42,6 +46,87 @@ def gflops(model: torch.nn.Module, image: torch.Tensor) -> float:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model([image])
     return counter.get_total_flops() / 1e9
+
+
+STAGES = {
+    "backbone": ("backbone.body",),
+    "fpn": ("backbone.fpn",),
+    "rpn": ("rpn",),
+    "box_head": ("roi_heads.box_roi_pool", "roi_heads.box_head", "roi_heads.box_predictor"),
+    "mask_head": ("roi_heads.mask_roi_pool", "roi_heads.mask_head", "roi_heads.mask_predictor"),
+}
+
+
+def stage_times(model: torch.nn.Module, image: torch.Tensor, runs: int) -> dict[str, float]:
+    """Median ms per stage of ``model``'s forward (hooks around its modules; ``paste`` is the
+    postprocess that pastes masks into the image; ``rest`` whatever no stage covers)."""
+    spent: dict[str, float] = {}
+    starts: dict[str, float] = {}
+
+    def hooks(name: str) -> tuple:
+        def before(*_: object) -> None:
+            starts[name] = time.perf_counter()
+
+        def after(*_: object) -> None:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - starts[name]
+
+        return before, after
+
+    handles = []
+    for stage, paths in STAGES.items():
+        for path in paths:
+            before, after = hooks(stage)
+            module = model.get_submodule(path)
+            handles += [
+                module.register_forward_pre_hook(before),
+                module.register_forward_hook(after),
+            ]
+    postprocess = model.transform.postprocess
+    before, after = hooks("paste")
+
+    def timed_postprocess(*args: object, **kwargs: object) -> object:
+        before()
+        result = postprocess(*args, **kwargs)
+        after()
+        return result
+
+    model.transform.postprocess = timed_postprocess
+    samples: dict[str, list[float]] = {}
+    with torch.no_grad():
+        for _ in range(runs):
+            spent.clear()
+            started = time.perf_counter()
+            model([image])
+            total = time.perf_counter() - started
+            spent["rest"] = total - sum(spent.values())
+            for name, seconds in spent.items():
+                samples.setdefault(name, []).append(seconds * 1000)
+    for handle in handles:
+        handle.remove()
+    del model.transform.postprocess
+    return {name: round(statistics.median(v), 1) for name, v in samples.items()}
+
+
+def inference_peak_mb(overrides: list[str]) -> float:
+    """Peak RSS (MB) of a process that builds the default model as Predictor runs it on a CPU
+    and predicts three 384-px scenes."""
+    config = load_config(overrides=overrides)
+    model = for_inference(build_model(config, weights="none"), int8_linear=config.int8_box_head)
+    scene, _ = render_scene(np.random.default_rng(0), config.image_size)
+    image = torch.from_numpy(np.array(scene)).permute(2, 0, 1).float() / 255
+    with torch.no_grad():
+        for _ in range(3):
+            model([image])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def calibration_scenes(folder: Path, size: int, count: int = 32) -> Path:
+    """``count`` synthetic scenes saved as JPEGs: what ``--int8 static`` calibrates on here."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for i in range(count):
+        render_scene(rng, size)[0].save(folder / f"scene_{i:03d}.jpg", quality=95)
+    return folder
 
 
 def train_peak_mb(overrides: list[str]) -> float:
@@ -101,15 +186,32 @@ def main() -> None:
     as_float = ["int8_box_head=false"]
     graph = export(folder / "ours.pt", "onnx", folder / "f.onnx", min_score=0, overrides=as_float)
     onnx_float = OnnxEngine(graph, spinning=False)
+    scenes = calibration_scenes(folder / "calibration", size)
+    graph = export(
+        folder / "ours.pt",
+        "onnx",
+        folder / "s.onnx",
+        min_score=0,
+        int8="static",
+        calibration=scenes,
+    )
+    onnx_static = OnnxEngine(graph, spinning=False)
     runners = {
         "ours": lambda: ours([image]),
         "ours_float": lambda: ours_float([image]),
         "ours_unfolded": lambda: eager([image]),
         "ours_onnxruntime": lambda: onnx(image),
         "ours_onnxruntime_float": lambda: onnx_float(image),
+        "ours_onnxruntime_static": lambda: onnx_static(image),
+        "ours_bf16": lambda: bf16([image]),
         "torchvision_r50": lambda: reference([image]),
         "torchvision_r50_folded": lambda: reference_folded([image]),
     }
+
+    def bf16(images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        with torch.autocast("cpu", torch.bfloat16):
+            return ours_float(images)
+
     times: dict[str, list[float]] = {name: [] for name in runners}
     with torch.no_grad():
         for run in runners.values():
@@ -124,10 +226,15 @@ def main() -> None:
         counts = {
             "ours": len(ours([image])[0]["scores"]),
             "ours_onnxruntime": len(onnx(image)["scores"]),
+            "ours_onnxruntime_static": len(onnx_static(image)["scores"]),
+            "ours_bf16": len(bf16([image])[0]["scores"]),
             "torchvision_r50": len(reference([image])[0]["scores"]),
         }
+    stages = stage_times(ours, image, args.runs)
     with mp.get_context("spawn").Pool(1) as pool:
         peak = pool.apply(train_peak_mb, (args.set,))
+    with mp.get_context("spawn").Pool(1) as pool:
+        inference_peak = pool.apply(inference_peak_mb, (args.set,))
     line = {
         "image_size": size,
         "threads": torch.get_num_threads(),
@@ -140,11 +247,18 @@ def main() -> None:
         "onnxruntime_int8_vs_float": round(
             median["ours_onnxruntime_float"] / median["ours_onnxruntime"], 2
         ),
+        "static_vs_r50": round(median["torchvision_r50"] / median["ours_onnxruntime_static"], 2),
+        "static_vs_float": round(
+            median["ours_onnxruntime_float"] / median["ours_onnxruntime_static"], 2
+        ),
+        "bf16_vs_float": round(median["ours_float"] / median["ours_bf16"], 2),
+        "stages_ms": stages,
         "gflops": {
             "ours": round(gflops(ours_float, image), 2),  # int8 ops are not counted
             "torchvision_r50": round(gflops(reference, image), 2),
         },
         "train_peak_rss_mb_batch2": round(peak, 0),
+        "inference_peak_rss_mb": round(inference_peak, 0),
     }
     print(json.dumps(line))
 

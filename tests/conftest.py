@@ -127,11 +127,12 @@ def assert_same_detections(
     images: list[Path],
     score_tol: float,
     min_iou: float = 0.9,
+    box_tol: float = 1.0,
 ) -> int:
     """Every detection either predictor makes clear of the threshold (by ``score_tol``) has its
-    twin in the other: same label, score within ``score_tol``, box within 1 px, mask IoU at least
-    ``min_iou``. Detections within ``score_tol`` of the threshold may fall on one side of it.
-    Returns the detections compared."""
+    twin in the other: same label, score within ``score_tol``, box within ``box_tol`` px, mask
+    IoU at least ``min_iou``. Detections within ``score_tol`` of the threshold may fall on one
+    side of it. Returns the detections compared."""
     from facemask_rcnn.evaluation.matterport_ap import mask_ious
 
     count = 0
@@ -146,6 +147,6 @@ def assert_same_detections(
                 assert ious[j] >= min_iou, f"{path}: detection {i} best mask IoU {ious[j]:.3f}"
                 assert x.labels[i] == y.labels[j], path
                 assert abs(x.scores[i] - y.scores[j]) <= score_tol, path
-                assert np.abs(x.boxes[i] - y.boxes[j]).max() <= 1.0, path
+                assert np.abs(x.boxes[i] - y.boxes[j]).max() <= box_tol, path
         count += int((a.scores >= floor).sum())
     return count

@@ -129,3 +129,21 @@ def test_server_accepts_an_onnx_model(trained, onnx_model):
         response = client.post("/predict", files={"file": ("p.jpg", photo)})
         assert response.status_code == 200 and response.json()["success"] is True
         assert client.get("/health").json()["device"] == "cpu (onnxruntime)"
+
+
+def test_static_int8_graph_keeps_the_float_detections(trained, onnx_model, tmp_path, capsys):
+    checkpoint, data = trained
+    out = tmp_path / "static.onnx"
+    args = ["export", "--weights", str(checkpoint), "--out", str(out), "--int8", "static"]
+    assert main([*args, "--calibration", str(data / "train"), "--calibration-images", "8"]) == 0
+    ops = {node.op_type for node in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["int8"] == "static"
+    float_predictor = Predictor.from_checkpoint(onnx_model, min_score=0.3)
+    static = Predictor.from_checkpoint(out, min_score=0.3)
+    images = sorted(data.glob("val/*.jpg")) + sorted(data.glob("train/*.jpg"))[:3]
+    found = assert_same_detections(float_predictor, static, images, 0.15, 0.85, box_tol=3.0)
+    assert found > 0
+    assert main([*args[:-2], "--int8", "static"]) == 2  # calibration is required
+    assert "needs --calibration" in capsys.readouterr().err

@@ -43,6 +43,7 @@ EPILOGS = {
     "anchors": "examples:\n  facemask anchors --data DATASET\n"
     "  facemask anchors --data DATASET --config my.yaml --write my-anchors.yaml",
     "export": "examples:\n  facemask export --weights runs/masks/best.pt --format onnx\n"
+    "  facemask export --weights best.pt --int8 static --calibration DATASET/train\n"
     "  facemask export --weights best.pt --format torchscript --out model.ts.pt\n"
     "  facemask predict photos/ --weights runs/masks/best.onnx",
     "serve": "examples:\n  facemask serve --weights runs/masks/best.pt\n"
@@ -272,6 +273,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         overrides=args.set,
         trust=args.trust_checkpoint,
         device=args.device,
+        int8=args.int8,
+        calibration=args.calibration,
+        calibration_images=args.calibration_images,
     )
     print(f"wrote {out}")
     return 0
@@ -478,6 +482,16 @@ def _parser_inference(commands, sub) -> None:  # noqa: ANN001
     export.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     export.add_argument("--image-size", type=int, help="example input size (default: config)")
     export.add_argument("--out", help="output file (default: beside the checkpoint)")
+    export.add_argument(
+        "--int8",
+        choices=("none", "dynamic", "static"),
+        help="ONNX: dynamic = fully connected layers (default); static = the whole network, "
+        "calibrated on --calibration",
+    )
+    export.add_argument("--calibration", metavar="DATA", help="folder of training images")
+    export.add_argument(
+        "--calibration-images", type=int, default=100, help="images to calibrate on (100)"
+    )
     _add_set(export, "an inference setting to build into the graph")
     export.set_defaults(func=cmd_export)
 

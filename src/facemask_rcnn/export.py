@@ -7,21 +7,27 @@ labels, scores and masks (N, 1, H, W) at the image's size, as the PyTorch model 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
 from .config import Config
+from .data.images import IMAGE_SUFFIXES, ImageError, read_image
 from .extras import require
 from .inference.engines import OUTPUTS, resolve_device
 from .modeling import load_trained
 
 EXPORT_MIN_SCORE = 0.05
+CALIBRATION_IMAGES = 100
+log = logging.getLogger(__name__)
 
 
 class SingleImage(nn.Module):
@@ -64,16 +70,26 @@ def export(
     overrides: list[str] | None = None,
     trust: bool = False,
     device: str | None = None,
+    int8: str | None = None,
+    calibration: str | Path | None = None,
+    calibration_images: int = CALIBRATION_IMAGES,
 ) -> Path:
     """Write ``out`` (default: beside the checkpoint, .onnx or .ts.pt); refuses to overwrite.
 
     The graph keeps detections down to ``min_score`` (or the config's, if that is lower) and
-    the config's inference settings, changed by ``overrides``. With ``int8_box_head`` an ONNX
-    graph's fully connected layers hold int8 weights, as the Predictor's do on a CPU.
+    the config's inference settings, changed by ``overrides``. ONNX ``int8``: ``dynamic`` (the
+    default with ``int8_box_head``: fully connected layers in int8, as the Predictor's on a
+    CPU), ``static`` (every convolution and fully connected layer in int8, activations
+    calibrated on up to ``calibration_images`` images found under ``calibration``) or ``none``.
     ``trust`` lets a checkpoint that needs pickle load; ``device`` is where the graph is traced
     (default: the CPU; the graph itself runs anywhere its runtime does).
     """
     wrapper, config = load_for_export(checkpoint, min_score, overrides, trust)
+    int8 = int8 or ("dynamic" if config.int8_box_head else "none")
+    if int8 not in ("none", "dynamic", "static"):
+        raise ValueError(f"--int8 {int8}: choose none, dynamic or static")
+    if (int8 == "static") != (calibration is not None):
+        raise ValueError("--int8 static needs --calibration DATA (and only it does)")
     target = resolve_device(device or "cpu")
     wrapper = wrapper.to(target)
     size = size or config.image_size
@@ -87,6 +103,7 @@ def export(
     metadata = {
         "class_names": json.dumps(config.class_names),
         "config": json.dumps(config.to_dict()),
+        "int8": int8 if fmt == "onnx" else "none",
     }
     if fmt == "torchscript":
         scripted = torch.jit.script(wrapper)
@@ -94,30 +111,16 @@ def export(
             scripted, str(out), _extra_files={k: v.encode() for k, v in metadata.items()}
         )
         return out
+    images = calibration_set(calibration, calibration_images) if calibration else []
     onnx = require("onnx", "export")
     require("onnxruntime", "export")
-
     with tempfile.TemporaryDirectory() as scratch:
-        float_graph = Path(scratch) / "float.onnx" if config.int8_box_head else out
-        with torch.no_grad():
-            torch.onnx.export(
-                wrapper,
-                (example,),
-                str(float_graph),
-                input_names=["image"],
-                output_names=list(OUTPUTS),
-                dynamic_axes={
-                    "image": {1: "height", 2: "width"},
-                    "boxes": {0: "detections"},
-                    "labels": {0: "detections"},
-                    "scores": {0: "detections"},
-                    "masks": {0: "detections", 2: "height", 3: "width"},
-                },
-                opset_version=17,
-                dynamo=False,
-            )
-        if config.int8_box_head:
+        float_graph = Path(scratch) / "float.onnx" if int8 != "none" else out
+        write_onnx(wrapper, example, float_graph)
+        if int8 == "dynamic":
             quantize_linear_layers(float_graph, out)
+        elif int8 == "static":
+            quantize_whole_graph(float_graph, out, images, size)
     graph = onnx.load(str(out))
     for key, value in metadata.items():
         graph.metadata_props.add(key=key, value=value)
@@ -125,17 +128,96 @@ def export(
     return out
 
 
+def write_onnx(wrapper: SingleImage, example: torch.Tensor, path: Path) -> None:
+    """The float graph: one image of any size in, the four outputs out."""
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(path),
+            input_names=["image"],
+            output_names=list(OUTPUTS),
+            dynamic_axes={
+                "image": {1: "height", 2: "width"},
+                "boxes": {0: "detections"},
+                "labels": {0: "detections"},
+                "scores": {0: "detections"},
+                "masks": {0: "detections", 2: "height", 3: "width"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def calibration_set(folder: str | Path, count: int) -> list[Path]:
+    """Up to ``count`` image files under ``folder`` (any dataset layout), evenly spaced in name
+    order so that every split and sub-folder is drawn from; ValueError when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"--calibration {folder}: not a folder")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"--calibration {folder}: no images (jpg, png, webp…) under it")
+    step = max(1, len(paths) / count)
+    return [paths[int(i * step)] for i in range(min(count, len(paths)))]
+
+
+def quantize_whole_graph(source: Path, out: Path, images: list[Path], size: int) -> None:
+    """Static int8 (QDQ): weights per channel, activations calibrated on ``images`` (read as
+    the Predictor reads them, longest side ``size``); unreadable images are skipped."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Images(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.paths = iter(images)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            for path in self.paths:
+                try:
+                    image = read_image(path)
+                except ImageError as err:
+                    log.warning("calibration: %s", err)
+                    continue
+                image.thumbnail((size, size))
+                return {"image": np.asarray(image, np.float32).transpose(2, 0, 1) / 255}
+            return None
+
+    with _quiet_root_logger():
+        quantize_static(
+            source,
+            out,
+            Images(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv", "MatMul", "Gemm"],
+        )
+
+
 def quantize_linear_layers(source: Path, out: Path) -> None:
     """Write ``source`` to ``out`` with its fully connected layers (MatMul/Gemm with constant
     weights) quantised dynamically to int8."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its advice to pre-process the graph first, on every call
-    try:
+    with _quiet_root_logger():
         quantize_dynamic(
             source, out, op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8
         )
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime's quantiser logs advice (pre-process the graph first) on every call."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
     finally:
         root.setLevel(level)
