@@ -13,7 +13,7 @@ under ``torch.autocast("cpu", torch.bfloat16)``; R50-FPN as torchvision ships it
 and quantised alike): median latency, ratios, the PyTorch model's time per stage (backbone,
 FPN, RPN, box head, mask head, mask pasting; medians, ms), forward GFLOPs
 (torch.utils.flop_counter), the peak memory of inference and of training the default model at
-batch 2 (child processes' max RSS). Prints one JSON line.
+batch 2 (child processes' peak resident memory). Prints one JSON line.
 The models are untrained, so every model is made to return exactly ``--detections``
 instances (score threshold 0, that many kept): the mask head then does the same work in each.
 """
@@ -24,7 +24,6 @@ import argparse
 import copy
 import json
 import multiprocessing as mp
-import resource
 import statistics
 import tempfile
 import time
@@ -46,6 +45,15 @@ def gflops(model: torch.nn.Module, image: torch.Tensor) -> float:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model([image])
     return counter.get_total_flops() / 1e9
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM; ``ru_maxrss`` would carry the parent's
+    peak across the fork and exec that start a child)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 STAGES = {
@@ -117,7 +125,7 @@ def inference_peak_mb(overrides: list[str]) -> float:
     with torch.no_grad():
         for _ in range(3):
             model([image])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb()
 
 
 def calibration_scenes(folder: Path, size: int, count: int = 32) -> Path:
@@ -146,7 +154,7 @@ def train_peak_mb(overrides: list[str]) -> float:
         optimizer.zero_grad()
         sum(losses.values()).backward()
         optimizer.step()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb()
 
 
 def main() -> None:

@@ -162,9 +162,24 @@ def calibration_set(folder: str | Path, count: int) -> list[Path]:
     return [paths[int(i * step)] for i in range(min(count, len(paths)))]
 
 
+# The network's layers, by the module scopes torch.onnx gives node names: everything in them is
+# quantised (convolutions, fully connected layers, residual adds, upsampling), so activations
+# stay int8 from layer to layer; anchors, box decoding, NMS, RoIAlign and pasting stay float.
+NETWORK_SCOPES = (
+    "/model/backbone/",
+    "/model/rpn/head/",
+    "/model/roi_heads/box_head/",
+    "/model/roi_heads/box_predictor/",
+    "/model/roi_heads/mask_head/",
+    "/model/roi_heads/mask_predictor/",
+)
+
+
 def quantize_whole_graph(source: Path, out: Path, images: list[Path], size: int) -> None:
-    """Static int8 (QDQ): weights per channel, activations calibrated on ``images`` (read as
-    the Predictor reads them, longest side ``size``); unreadable images are skipped."""
+    """Static int8 (QDQ) of the network's layers (NETWORK_SCOPES): weights per channel,
+    activations calibrated on ``images`` (read as the Predictor reads them, longest side
+    ``size``); unreadable images are skipped."""
+    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -196,7 +211,11 @@ def quantize_whole_graph(source: Path, out: Path, images: list[Path], size: int)
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            op_types_to_quantize=["Conv", "MatMul", "Gemm"],
+            nodes_to_quantize=[
+                node.name
+                for node in onnx.load(str(source)).graph.node
+                if node.name.startswith(NETWORK_SCOPES)
+            ],
         )
 
 
