@@ -141,12 +141,16 @@ def _region(
     problems: list[Problem],
 ) -> Instance | None:
     """One VIA region → Instance, or None with its problems; malformed fields raise MALFORMED."""
-    points = clean_polygon(
-        shape_to_polygon(region.get("shape_attributes") or {}), *size, src, item, problems
-    )
+    if not isinstance(region, dict):
+        raise ValueError("region is not an object")
+    shape, attributes = region.get("shape_attributes"), region.get("region_attributes") or {}
+    for field, value in (("shape_attributes", shape), ("region_attributes", attributes)):
+        if not isinstance(value, dict):
+            raise ValueError(f"{field} is not an object")
+    points = clean_polygon(shape_to_polygon(shape), *size, src, item, problems)
     if points is None:
         return None
-    attributes = dict(region.get("region_attributes") or {})
+    attributes = dict(attributes)
     label = DEFAULT_CLASS
     if class_attribute:
         label = resolve_label(attributes.get(class_attribute), class_names, src, item, problems)
