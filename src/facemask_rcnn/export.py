@@ -21,8 +21,9 @@ from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
 from .config import Config
 from .data.images import IMAGE_SUFFIXES, ImageError, read_image
+from .devices import resolve_device
 from .extras import require
-from .inference.engines import OUTPUTS, resolve_device
+from .inference.engines import OUTPUTS
 from .modeling import load_trained
 
 EXPORT_MIN_SCORE = 0.05

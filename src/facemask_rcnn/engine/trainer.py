@@ -23,8 +23,8 @@ from tqdm import tqdm
 from .. import __version__
 from ..config import Config, Stage, saved_config
 from ..data import MaskDataset, collate
+from ..devices import resolve_device
 from ..fileio import new_folder
-from ..inference.engines import resolve_device
 from ..modeling import FaceMaskRCNN, build_model
 from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state

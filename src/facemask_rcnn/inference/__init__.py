@@ -1,7 +1,7 @@
 """Inference: engines (PyTorch, ONNX), the Predictor, tiling, overlays, and batch writers."""
 
 from .draw import overlay
-from .engines import OnnxEngine, TorchEngine, resolve_device
+from .engines import OnnxEngine, TorchEngine
 from .predictor import Predictor
 from .results import Prediction, result_entry
 from .writers import expand_inputs, predict_to_folder, video_frames
@@ -14,7 +14,6 @@ __all__ = [
     "expand_inputs",
     "overlay",
     "predict_to_folder",
-    "resolve_device",
     "result_entry",
     "video_frames",
 ]

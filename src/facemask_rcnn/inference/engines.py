@@ -9,28 +9,10 @@ from pathlib import Path
 import torch
 
 from ..config import saved_config
+from ..devices import resolve_device
 from ..extras import require
 
 OUTPUTS = ("boxes", "labels", "scores", "masks")  # the exported graph's outputs, in order
-
-
-def resolve_device(device: str | None) -> torch.device:
-    """``device``, or CUDA when there is one, else the CPU; ValueError for an unusable one."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"--device {device}: not a device name (cpu, cuda, cuda:N, mps)") from err
-    usable = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available()
-        and (resolved.index is None or resolved.index < torch.cuda.device_count()),
-        "mps": torch.backends.mps.is_available(),
-    }
-    if not usable.get(resolved.type, False):
-        raise ValueError(f"--device {device}: not available on this machine")
-    return resolved
 
 
 class TorchEngine:

@@ -16,9 +16,10 @@ from PIL import Image
 
 from ..config import Config
 from ..data.images import read_image
+from ..devices import resolve_device
 from ..modeling import load_trained
 from ..modeling.fold import for_inference
-from .engines import OnnxEngine, TorchEngine, resolve_device
+from .engines import OnnxEngine, TorchEngine
 from .results import Prediction
 from .tiling import cut_at_window_edges, merge_views, tile_windows
 
