@@ -67,9 +67,10 @@ def dataset_splits(
 
 def hold_out(records: list[ImageRecord], why: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
     """(train, val): every 10th image validates (at least one when there are two or more)."""
-    log.warning("%s; holding out every 10th training image for validation", why)
     if len(records) < 2:
+        log.warning("%s, and too few images to hold one out: none of it validates", why)
         return records, []
+    log.warning("%s; holding out every 10th training image for validation", why)
     return [r for i, r in enumerate(records) if i % 10], records[::10]
 
 
