@@ -432,3 +432,31 @@ def test_the_test_split_validates_only_when_asked(tmp_path, caplog):
     assert [r.path for r in held_train] == paths[1:]
     assert len(asked_val) == 2 and asked_val[0].path.parent.name == "testing"
     assert "validating on the test split" in caplog.text
+
+
+def test_one_grad_scaler_is_saved_and_restored_on_resume(data, tmp_path, monkeypatch):
+    """The scaler a run uses (CUDA's mixed precision; a CPU one stands in here) is one object
+    for the whole run, saved in each checkpoint and loaded back by --resume."""
+    made = []
+
+    def scaler(device):
+        made.append(torch.amp.GradScaler("cpu", init_scale=64.0, growth_interval=1))
+        return made[-1]
+
+    monkeypatch.setattr(trainer_module, "mixed_precision_scaler", scaler)
+    config = tiny_config("[{layers: heads, epochs: 2, lr: 0.01}]")
+    real_save = trainer_module.save_checkpoint
+
+    def killed(path, state):
+        real_save(path, state)
+        if path.name == "last.pt":
+            raise KeyboardInterrupt  # after the first epoch
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, data, tmp_path / "run")
+    saved = torch.load(tmp_path / "run" / "last.pt")["scaler"]
+    assert len(made) == 1 and saved["scale"] == made[0].get_scale() > 64.0  # it grew each step
+    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    train(config, data, tmp_path / "run", resume=True)
+    assert len(made) == 2 and made[1].get_scale() > saved["scale"]  # continued, not restarted

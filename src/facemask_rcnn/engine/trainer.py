@@ -241,7 +241,7 @@ def start_run(
         train_records, class_names, config.image_size, config.augment, True, config.tile_crop
     )
     val_set = MaskDataset(val_records, class_names, config.image_size, cache=True)
-    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
+    scaler = mixed_precision_scaler(device)
     stages = _stages(config, stage)
     run = Run(
         config, run_dir, device, model, train_set, val_set, stages, Progress(), checkpoint, scaler
@@ -258,6 +258,11 @@ def start_run(
             class_names,
         )
     return run
+
+
+def mixed_precision_scaler(device: torch.device) -> torch.amp.GradScaler | None:
+    """The run's one GradScaler (saved in every checkpoint): CUDA trains in mixed precision."""
+    return torch.amp.GradScaler("cuda") if device.type == "cuda" else None
 
 
 def resume_progress(run: Run, checkpoint: dict[str, Any]) -> None:
