@@ -48,10 +48,18 @@ def _segmentation(
         if clean is not None:
             polygons.append(clean)
     if not polygons:
-        if not seg:
-            problems.append(Problem(src, item, "annotation has no segmentation"))
         return None
     return Instance("", polygons)
+
+
+def _box_only(bbox: Any, width: int, height: int) -> Instance:
+    """A box-only instance from a COCO ``bbox`` [x, y, w, h], clipped to the image; ValueError
+    for a missing, non-finite or empty box."""
+    from .faceboxes import face_box
+
+    x, y, w, h = (float(v) for v in bbox)
+    x0, y0, x1, y1 = max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)
+    return Instance("", bbox=face_box(x0, y0, x1, y1, "").box)
 
 
 def _checked_rle(seg: dict[str, Any], height: int, width: int) -> dict[str, Any]:
@@ -160,7 +168,8 @@ def read_coco(
     """Read a COCO instance file; category names become labels, images resolved from ``image_dir``.
 
     ``image_dir`` defaults to the JSON's folder, or the folder beside ``annotations/`` that holds
-    the images (``images/``, ``train2017/``…). Malformed entries are problems, never exceptions.
+    the images (``images/``, ``train2017/``…). An annotation with ``bbox`` but no
+    ``segmentation`` is a box-only instance. Malformed entries are problems, never exceptions.
     """
     path = Path(path)
     src = str(path)
@@ -187,7 +196,11 @@ def read_coco(
                 )
                 if label is None or ann.get("iscrowd", 0):
                     continue
-                inst = _segmentation(ann.get("segmentation"), width, height, src, item, problems)
+                seg = ann.get("segmentation")
+                if seg:
+                    inst = _segmentation(seg, width, height, src, item, problems)
+                else:  # a box without an outline: trains detection only
+                    inst = _box_only(ann.get("bbox"), width, height)
             except MALFORMED as err:
                 problems.append(Problem(src, item, malformed(err)))
                 continue
@@ -220,6 +233,8 @@ def to_coco(
         for inst in rec.instances:
             if inst.rle is not None:
                 seg: Any = inst.rle
+            elif not inst.polygons:
+                seg = []
             else:
                 seg = [[round(float(v), 2) for v in p.ravel()] for p in inst.polygons]
             x0, y0, x1, y1 = inst.box()

@@ -18,7 +18,8 @@ from .transforms import build_transforms
 
 
 class MaskDataset(Dataset):
-    """Yields ``(image, target)``: float CHW image in [0, 1]; target has boxes, labels, masks.
+    """Yields ``(image, target)``: float CHW image in [0, 1]; target has boxes, labels, masks
+    and, for partial supervision (``modeling.partial``), ``has_mask`` and ``annotated``.
 
     Images are resized so the longest side is ``image_size`` (the model's own size, so its
     internal resize is a no-op) and masks are rasterised at that size; ``cache`` keeps the
@@ -53,9 +54,12 @@ class MaskDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def load(self, idx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Resized HWC uint8 image, (N, H, W) uint8 masks, (N,) int64 labels, (N,) bool outlined
-        (False for shape priors); not augmented."""
+    def load(self, idx: int) -> dict[str, np.ndarray]:
+        """One record resized, not augmented: ``image`` (HWC uint8), ``masks`` (N, H, W uint8;
+        empty for box-only instances), ``labels`` (N,), ``boxes`` (N, 4; NaN where the box is the
+        mask's extent), ``outlined`` (False for shape priors and box-only instances),
+        ``has_mask`` (the mask loss applies) and ``annotated`` (per class index, background
+        first: the classes the record's annotation covers)."""
         if self.cache is not None and idx in self.cache:
             return self.cache[idx]
         rec = self.records[idx]
@@ -66,30 +70,58 @@ class MaskDataset(Dataset):
             size = (max(1, round(rec.width * scale)), max(1, round(rec.height * scale)))
             image = image.resize(size, Image.BILINEAR)
         width, height = image.size
-        masks = [inst.to_mask(height, width, scale) for inst in rec.instances]
-        labels = [self.label_index[inst.label] for inst in rec.instances]
-        outlined = np.array([not inst.is_prior for inst in rec.instances], dtype=bool)
-        stacked = np.stack(masks) if masks else np.zeros((0, height, width), np.uint8)
-        item = (np.array(image), stacked, np.asarray(labels, dtype=np.int64), outlined)
+        instances = rec.instances
+        masks = [inst.to_mask(height, width, scale) for inst in instances]
+        boxes = [
+            np.asarray(inst.bbox, np.float32) * scale if inst.bbox else np.full(4, np.nan)
+            for inst in instances
+        ]
+        annotated = np.ones(len(self.class_names) + 1, dtype=bool)
+        if rec.annotated is not None:
+            annotated[1:] = [name in rec.annotated for name in self.class_names]
+        item = {
+            "image": np.array(image),
+            "masks": np.stack(masks) if masks else np.zeros((0, height, width), np.uint8),
+            "labels": np.asarray([self.label_index[i.label] for i in instances], dtype=np.int64),
+            "boxes": np.stack(boxes).astype(np.float32) if boxes else np.zeros((0, 4), np.float32),
+            "outlined": np.array([i.has_shape and not i.is_prior for i in instances], dtype=bool),
+            "has_mask": np.array([i.has_shape for i in instances], dtype=bool),
+            "annotated": annotated,
+        }
         if self.cache is not None:
             self.cache[idx] = item
         return item
 
     def paste_source(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A random unaugmented image with its outlined masks and their labels, for copy-paste;
-        chosen with torch's RNG (reproducible under a fixed seed)."""
-        image, masks, labels, outlined = self.load(int(torch.randint(len(self.records), (1,))))
-        return image, masks[outlined], labels[outlined]
+        """A random unaugmented image with its outlined masks that are whole instances (boxed by
+        their own extent: a face's mask is never pasted without its face) and their labels, for
+        copy-paste; chosen with torch's RNG (reproducible under a fixed seed)."""
+        item = self.load(int(torch.randint(len(self.records), (1,))))
+        chosen = item["outlined"] & np.isnan(item["boxes"]).any(axis=1)
+        return item["image"], item["masks"][chosen], item["labels"][chosen]
 
     def __getitem__(self, idx: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        array, masks, labels, outlined = self.load(idx)
-        image = tv_tensors.Image(torch.from_numpy(array).permute(2, 0, 1))
+        item = self.load(idx)
+        image = tv_tensors.Image(torch.from_numpy(item["image"]).permute(2, 0, 1))
         target = make_target(
-            torch.from_numpy(masks), torch.from_numpy(labels), idx, torch.from_numpy(outlined)
+            torch.from_numpy(item["masks"]),
+            torch.from_numpy(item["labels"]),
+            idx,
+            outlined=torch.from_numpy(item["outlined"]),
+            boxes=torch.from_numpy(item["boxes"]),
+            has_mask=torch.from_numpy(item["has_mask"]),
         )
+        target["annotated"] = torch.from_numpy(item["annotated"])
         if self.transforms is not None:
             image, target = self.transforms(image, target)
-            target = make_target(target["masks"], target["labels"], idx, target["outlined"])
+            target = make_target(
+                target["masks"],
+                target["labels"],
+                idx,
+                outlined=target["outlined"],
+                boxes=torch.where(target["tight"][:, None], torch.nan, target["boxes"]),
+                has_mask=target["has_mask"],
+            ) | {"annotated": target["annotated"]}
         return F.to_dtype(image, torch.float32, scale=True).as_subclass(torch.Tensor), target
 
 
@@ -98,24 +130,40 @@ def make_target(
     labels: torch.Tensor,
     image_id: int,
     outlined: torch.Tensor | None = None,
+    boxes: torch.Tensor | None = None,
+    has_mask: torch.Tensor | None = None,
 ) -> dict[str, Any]:
-    """Target with boxes recomputed from masks (pixel extents); empty masks are dropped.
+    """Target in torchvision's form plus ``outlined``, ``has_mask`` and ``tight`` per instance.
 
-    ``outlined`` (default all True) marks the masks that are real outlines, not shape priors.
+    A box given as NaN (or all, when ``boxes`` is None) is the mask's pixel extent (``tight``);
+    such an instance is dropped when its mask is empty. Given boxes are clipped to the image and
+    dropped when under a pixel wide or high. ``outlined`` (default all True) marks real outlines,
+    not shape priors; ``has_mask`` (default all True) marks instances the mask loss applies to.
     """
-    if outlined is None:
-        outlined = torch.ones(len(masks), dtype=torch.bool)
-    keep = (masks.flatten(1) > 0).any(dim=1) if len(masks) else torch.zeros(0, dtype=torch.bool)
-    masks, labels, outlined = masks[keep], labels[keep], outlined[keep]
+    count = len(labels)
     height, width = masks.shape[-2:]
-    boxes = masks_to_boxes(masks) + torch.tensor([0.0, 0.0, 1.0, 1.0]) if len(masks) else None
-    if boxes is None:
-        boxes = torch.zeros((0, 4))
+    outlined = torch.ones(count, dtype=torch.bool) if outlined is None else outlined
+    has_mask = torch.ones(count, dtype=torch.bool) if has_mask is None else has_mask
+    boxes = torch.full((count, 4), torch.nan) if boxes is None else boxes.float()
+    tight = torch.isnan(boxes).any(dim=1)
+    filled = (masks.flatten(1) > 0).any(dim=1) if count else torch.zeros(0, dtype=torch.bool)
+    if tight.any():
+        extent = masks_to_boxes(masks[tight & filled]) + torch.tensor([0.0, 0.0, 1.0, 1.0])
+        boxes = boxes.clone()
+        boxes[tight & filled] = extent
+    limits = torch.tensor([width, height, width, height], dtype=torch.float32)
+    boxes = torch.minimum(boxes.clamp(min=0), limits)
+    sized = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
+    keep = torch.where(tight, filled, sized)
     return {
-        "boxes": tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(height, width)),
-        "labels": labels,
-        "masks": tv_tensors.Mask((masks > 0).to(torch.uint8)),
-        "outlined": outlined,
+        "boxes": tv_tensors.BoundingBoxes(
+            boxes[keep].reshape(-1, 4), format="XYXY", canvas_size=(height, width)
+        ),
+        "labels": labels[keep],
+        "masks": tv_tensors.Mask((masks[keep] > 0).to(torch.uint8)),
+        "outlined": outlined[keep],
+        "has_mask": has_mask[keep],
+        "tight": tight[keep],
         "image_id": image_id,
     }
 

@@ -2,6 +2,7 @@
 
 An Instance holds its shape as polygons (from VIA, COCO polygons, the synthesiser) or as a COCO
 RLE (from label PNGs, COCO RLE, predictions); ``to_mask`` rasterises either at any image size.
+An instance may also carry only a box (face-box datasets): it teaches detection, not masks.
 """
 
 from __future__ import annotations
@@ -17,13 +18,23 @@ from pycocotools import mask as mask_utils
 
 @dataclass
 class Instance:
-    """One object: a class label, its shape, an optional score (predictions) and attributes."""
+    """One object: a class label, its shape and/or box, an optional score and attributes.
+
+    ``bbox`` is an explicit box (x0, y0, x1, y1) in source pixels: a face box around its mask, or
+    the only label of a box-only instance; without it the box is the shape's extent.
+    """
 
     label: str
     polygons: list[np.ndarray] = field(default_factory=list)  # each (N, 2) float x, y in pixels
     rle: dict[str, Any] | None = None  # COCO RLE {"size": [h, w], "counts": ...}
     score: float | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    bbox: tuple[float, float, float, float] | None = None
+
+    @property
+    def has_shape(self) -> bool:
+        """True when the instance has an outline (polygons or RLE), False for a box only."""
+        return self.rle is not None or bool(self.polygons)
 
     def to_mask(self, height: int, width: int, scale: float = 1.0) -> np.ndarray:
         """Binary uint8 mask of shape (height, width); ``scale`` maps source pixels to it."""
@@ -45,7 +56,9 @@ class Instance:
         return self.attributes.get("source") == "prior"
 
     def box(self) -> tuple[float, float, float, float]:
-        """Tight box (x0, y0, x1, y1) in source pixels."""
+        """The explicit box, else the shape's tight box (x0, y0, x1, y1), in source pixels."""
+        if self.bbox is not None:
+            return self.bbox
         if self.rle is not None:
             x, y, w, h = mask_utils.toBbox(self.rle).tolist()
             return x, y, x + w, y + h
@@ -53,7 +66,10 @@ class Instance:
         return (*pts.min(axis=0).tolist(), *pts.max(axis=0).tolist())
 
     def area(self) -> float:
-        """Area in source pixels (polygon shoelace or RLE pixel count)."""
+        """Area in source pixels (polygon shoelace or RLE pixel count; a box-only one's box)."""
+        if not self.has_shape and self.bbox is not None:
+            x0, y0, x1, y1 = self.bbox
+            return float((x1 - x0) * (y1 - y0))
         if self.rle is not None:
             return float(mask_utils.area(self.rle))
         return float(sum(polygon_area(p) for p in self.polygons))
@@ -68,6 +84,8 @@ class ImageRecord:
     height: int
     instances: list[Instance] = field(default_factory=list)
     source: str = ""
+    # The classes its annotation covers (None: all); others may be present, unlabelled
+    annotated: list[str] | None = None
 
     @property
     def file_name(self) -> str:

@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 from torchvision import tv_tensors
-from torchvision.ops import masks_to_boxes
 from torchvision.transforms import v2
 
 PRESETS = ("none", "light", "strong")
@@ -209,10 +208,7 @@ class TileCrop:
         self.size, self.otherwise, self.p, self.small, self.sides = size, otherwise, p, small, sides
 
     def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        masks = target["masks"]
-        boxes = masks_to_boxes(masks[(masks.flatten(1) > 0).any(dim=1)]) + torch.tensor(
-            [0.0, 0.0, 1.0, 1.0]
-        )
+        masks, boxes = target["masks"], target["boxes"]
         small = torch.nonzero(boxes[:, 2] - boxes[:, 0] < self.small)[:, 0]
         if len(small) == 0 or _rand(0, 1) >= self.p:
             return self.otherwise(image, target)
@@ -277,9 +273,12 @@ class CopyPaste:
         masks[:, pasted] = 0
         masks = torch.cat([masks, pasted[None].to(masks.dtype)])
         labels = torch.cat([target["labels"], torch.as_tensor([int(src_labels[k])])])
-        target = {**target, "masks": tv_tensors.Mask(masks), "labels": labels}
-        if "outlined" in target:
-            target["outlined"] = torch.cat([target["outlined"], torch.ones(1, dtype=torch.bool)])
+        box = torch.tensor([[left, top, left + size[1], top + size[0]]], dtype=torch.float32)
+        boxes = tv_tensors.wrap(torch.cat([target["boxes"], box]), like=target["boxes"])
+        target = {**target, "masks": tv_tensors.Mask(masks), "labels": labels, "boxes": boxes}
+        for key in ("outlined", "has_mask", "tight"):  # a pasted mask is a whole outline
+            if key in target:
+                target[key] = torch.cat([target[key], torch.ones(1, dtype=torch.bool)])
         return tv_tensors.wrap(out, like=image), target
 
 

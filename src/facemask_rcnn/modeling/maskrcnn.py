@@ -15,6 +15,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from ..config import Config, parse_overrides, saved_config
 from .backbones import backbone_mean_std, backbone_strides, build_backbone, parameter_stages
+from .partial import partial_supervision
 from .separable import separable_rpn_head
 
 # torchvision's loss names → Matterport's LOSS_WEIGHTS keys.
@@ -49,7 +50,8 @@ class FaceMaskRCNN(MaskRCNN):
         }
 
     def forward(self, images, targets=None):  # noqa: ANN001, ANN201 - torchvision's signature
-        output = super().forward(images, targets)
+        with partial_supervision(targets if self.training else None):
+            output = super().forward(images, targets)
         if self.training:
             return weight_losses(output, self.loss_weights)
         return output
