@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 LOSS_NAMES = ("rpn_class", "rpn_bbox", "mrcnn_class", "mrcnn_bbox", "mrcnn_mask")
+TASKS = ("masks", "faces")
+FACE_STATUSES = ("masked", "incorrect", "bare")  # a faces model's classes (data.faces)
 
 
 class ConfigError(ValueError):
@@ -68,6 +70,7 @@ class Config:
     """Every setting of a run. Comments give the Matterport name where one exists."""
 
     name: str = "facemask"  # NAME
+    task: str = "masks"  # masks: each instance is a face mask; faces: a face, its status, its mask
     class_names: list[str] = field(default_factory=lambda: ["face_mask"])  # NUM_CLASSES - 1
     class_attribute: str | None = None  # VIA region attribute (or "folder") naming the class
     image_size: int = 384  # IMAGE_MAX_DIM (= IMAGE_MIN_DIM: longest side after resize)
@@ -121,6 +124,14 @@ class Config:
 
     def validate(self) -> None:
         """Raise ConfigError on values that cannot build a model (checked after every load)."""
+        if self.task not in TASKS:
+            raise ConfigError(f"task: {self.task!r} is not one of {list(TASKS)}")
+        if self.task == "faces":
+            if self.class_names not in (["face_mask"], list(FACE_STATUSES)):
+                raise ConfigError(
+                    f"class_names: a faces model's classes are its statuses {list(FACE_STATUSES)}"
+                )
+            self.class_names = list(FACE_STATUSES)
         if not self.class_names:
             raise ConfigError("class_names: need at least one class")
         if len(set(self.class_names)) != len(self.class_names):

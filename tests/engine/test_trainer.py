@@ -460,3 +460,44 @@ def test_one_grad_scaler_is_saved_and_restored_on_resume(data, tmp_path, monkeyp
     monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
     train(config, data, tmp_path / "run", resume=True)
     assert len(made) == 2 and made[1].get_scale() > saved["scale"]  # continued, not restarted
+
+
+def _face_boxes_coco(data, folder):
+    """The val split's faces as a COCO file of face boxes without outlines (statuses as labels),
+    written beside its images."""
+    import dataclasses
+
+    from facemask_rcnn.data import load_records
+    from facemask_rcnn.data.coco import write_coco
+    from facemask_rcnn.data.faces import face_records
+
+    records, _ = load_records(data, "val")
+    faces = face_records(records)
+    for record in faces:
+        record.instances = [dataclasses.replace(i, polygons=[]) for i in record.instances]
+    path = data / "val" / folder
+    write_coco(faces, path, ["masked", "incorrect", "bare"])
+    return path
+
+
+def test_a_faces_model_learns_from_outlines_and_face_boxes_and_is_evaluated_per_face(
+    data, tmp_path
+):
+    from facemask_rcnn.evaluation import evaluate
+    from facemask_rcnn.inference import Predictor
+
+    boxes = _face_boxes_coco(data, "face_boxes.json")
+    schedule = "[{layers: heads, epochs: 4, lr: 0.03, warmup_iters: 3}]"
+    config = tiny_config(schedule, "task=faces", "rpn_anchors_per_image=64")
+    result = train(config, [data / "train", boxes], tmp_path / "faces")
+    assert result.model.class_names == ["masked", "incorrect", "bare"]
+    losses = [row["loss"] for row in result.metrics]
+    assert losses[-1] < losses[0]
+    predictor = Predictor.from_checkpoint(result.run_dir / "last.pt", min_score=0.01)
+    assert predictor.config.task == "faces"
+    found = evaluate(predictor, boxes, split=None)  # face boxes: face-level metrics
+    assert found["images"] == 2 and found["masked_faces"] > 0
+    assert set(found["status_ap50"]) == {"masked", "incorrect", "bare"}
+    assert 0.0 <= found["at_limit"]["masked_recall"] <= found["masked_recall"] <= 1.0
+    masks = evaluate(predictor, data, split="val")  # outlines: its masks, as a masks model's
+    assert masks["images"] == 2 and "face_mask" in masks["segm"]["per_class"]

@@ -3,7 +3,8 @@
 ``read_faces`` picks the reader from the path: a ``.json`` file is COCO (``bbox`` only), ``.xml``
 files (one, or a folder of them) are PASCAL VOC, ``.txt`` files are YOLO (normalised centre
 boxes; class names from ``classes.txt``, ``obj.names`` or ``data.yaml`` beside them).
-A face is *masked* when its label is one of ``MASKED``; any other label is a bare face.
+A face is *masked* when its label names a masked or incorrect status (``data.faces``), such
+as with_mask or mask_weared_incorrect; any other label is a bare face.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import yaml
 from .checks import MALFORMED, Problem, locate_image, malformed, read_json
 from .images import IMAGE_SUFFIXES
 
-MASKED = ("with_mask", "mask_weared_incorrect", "mask", "masked")
 Faces = dict[Path, list["FaceBox"]]
 
 
@@ -29,7 +29,10 @@ class FaceBox:
 
     @property
     def masked(self) -> bool:
-        return self.label in MASKED
+        """Wearing a mask, correctly or not (``data.faces.status_of`` reads the label)."""
+        from .faces import MASKED_STATUSES, status_of
+
+        return status_of(self.label) in MASKED_STATUSES
 
 
 def read_faces(annotations: str | Path, images: str | Path | None = None) -> tuple[Faces, list]:

@@ -19,6 +19,7 @@ from .records import ImageRecord, Instance, mask_to_rle
 
 MASKEDFACE_VALUES = {2: "face_mask"}  # 0 background, 1 face skin/hair, 2 face mask
 MASKEDFACE_OTHER = (0, 1)
+MASKEDFACE_FACE = (1, 2)  # the face: skin and hair, and the mask on it
 
 
 def _pair(folder: Path) -> tuple[Path, Path] | None:
@@ -42,6 +43,15 @@ def _mask_file(masks: Path, stem: str) -> Path | None:
     return None
 
 
+def face_extent(labels: np.ndarray, values: tuple[int, ...] = MASKEDFACE_FACE) -> list[float]:
+    """Box [x0, y0, x1, y1] of the face pixels (skin and mask), or [] when the labels have no
+    skin value: then they outline masks only and say nothing about the face."""
+    if not (labels == values[0]).any():
+        return []
+    ys, xs = np.nonzero(np.isin(labels, values))
+    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+
+
 def read_labels(path: Path, mask_value: int) -> np.ndarray:
     """Label array of a mask file; a JPEG mask becomes ``mask_value`` where brighter than 127."""
     with open_image(path) as im:
@@ -63,6 +73,8 @@ def read_label_pngs(
     ``value_classes`` maps pixel values to class names (default: MaskedFace's 2 → face_mask);
     ``other_values`` are known non-mask values; any other value is reported as unknown.
     With ``class_from_folder`` the sub-category folder name (e.g. CWM, IWM) is the class.
+    Each instance's ``face_box`` attribute is the extent of the face's pixels (MaskedFace's
+    skin and mask values), when the labels mark the face.
     """
     folder = Path(folder)
     value_classes = value_classes or MASKEDFACE_VALUES
@@ -106,6 +118,7 @@ def read_label_pngs(
                     Problem(str(mask_path), image_path.name, f"unknown class value(s) {unknown}")
                 )
             instances = []
+            face = face_extent(labels)
             for value, name in value_classes.items():
                 label = pair.name if class_from_folder else name
                 count, comp, stats, _ = cv2.connectedComponentsWithStats(
@@ -115,7 +128,8 @@ def read_label_pngs(
                     if stats[c, cv2.CC_STAT_AREA] < min_area_fraction * width * height:
                         continue
                     rle = mask_to_rle(comp == c)
-                    instances.append(Instance(label, rle=rle, attributes={"folder": pair.name}))
+                    attributes = {"folder": pair.name, **({"face_box": face} if face else {})}
+                    instances.append(Instance(label, rle=rle, attributes=attributes))
             if image_path.name in seen:
                 problems.append(Problem(rel, image_path.name, "duplicate file name"))
             seen.add(image_path.name)

@@ -157,10 +157,25 @@ def _region(
     return None if label is None else Instance(label, [points], attributes=attributes)
 
 
+def _rect_region(box: tuple[float, ...], attributes: dict[str, Any]) -> dict[str, Any]:
+    x0, y0, x1, y1 = (round(float(v), 2) for v in box)
+    shape = {
+        "name": "rect",
+        "x": x0,
+        "y": y0,
+        "width": round(x1 - x0, 2),
+        "height": round(y1 - y0, 2),
+    }
+    return {"shape_attributes": shape, "region_attributes": attributes}
+
+
 def write_via(
     records: list[ImageRecord], path: str | Path, class_attribute: str = "type"
 ) -> dict[str, Any]:
     """Write a VIA 2.x project (polygons; RLE instances are traced) and return it.
+
+    An instance with a box of its own (a face) is also written as a ``rect`` region with
+    ``part: face``; its mask's polygons then carry ``part: mask``.
 
     Image file names are written relative to the project's folder when the images lie under it,
     so VIA and ``read_via`` find them; a person opens the file in VIA, corrects it and saves.
@@ -173,12 +188,17 @@ def write_via(
         size = rec.path.stat().st_size if rec.path.exists() else -1
         regions = []
         for inst in rec.instances:
-            polys = inst.polygons or mask_to_polygons(inst.to_mask(rec.height, rec.width))
+            polys = inst.polygons
+            if not polys and inst.has_shape:
+                polys = mask_to_polygons(inst.to_mask(rec.height, rec.width))
             attrs = {k: v for k, v in inst.attributes.items() if isinstance(v, str | int | float)}
             attrs[class_attribute] = inst.label
             if inst.score is not None:
                 attrs["score"] = f"{inst.score:.3f}"
             options.add(inst.label)
+            if inst.bbox is not None:  # a face: its box as a rectangle, its mask as polygons
+                regions.append(_rect_region(inst.bbox, {**attrs, "part": "face"}))
+                attrs["part"] = "mask"
             for poly in polys:
                 shape = {
                     "name": "polygon",

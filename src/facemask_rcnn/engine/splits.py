@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 from ..config import Config
 from ..data import load_records
+from ..data.faces import face_records
 from ..data.load import available_splits
 from ..data.records import ImageRecord, class_names_of
 from ..data.synth import training_scenes
@@ -60,6 +62,8 @@ def dataset_splits(
             raise TrainingError(f"{source}: no {config.val_split!r} split to validate on")
     if config.val_split == "test":
         log.warning("%s: validating on the test split: its numbers will be optimistic", source)
+    if config.task == "faces":
+        records, val = face_records(records, problems), face_records(val, problems)
     for problem in problems:
         log.warning("%s", problem)
     return records, val
@@ -77,10 +81,14 @@ def hold_out(records: list[ImageRecord], why: str) -> tuple[list[ImageRecord], l
 def synthetic_records(config: Config, class_names: list[str], run_dir: Path) -> list[ImageRecord]:
     """``config.synthetic_scenes`` procedural scenes for the train split, rendered into the run.
 
-    Only for single-class runs: the synthesiser's mask kinds are not the user's classes.
+    Only for single-class runs (the synthesiser's mask kinds are not the user's classes) and
+    faces models (each mask becomes a face: ``data.faces.face_records``).
     """
     if not config.synthetic_scenes:
         return []
+    if config.task == "faces":
+        masks = dataclasses.replace(config, task="masks", class_names=["face_mask"])
+        return face_records(synthetic_records(masks, ["face_mask"], run_dir))
     if len(class_names) != 1:
         log.warning(
             "synthetic_scenes=%d ignored: synthetic masks cannot carry the classes %s",

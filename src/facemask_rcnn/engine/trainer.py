@@ -380,7 +380,7 @@ def validate(run: Run, epoch: int) -> dict[str, float]:
     row = validation_loss(evaluated, loader, run.device, run.config.seed)
     every = run.config.val_ap_every
     if every and epoch % every == 0:
-        row["val_ap50"] = val_ap50(evaluated, loader, run.device)
+        row["val_ap50"] = val_ap50(evaluated, loader, run.device, boxes=run.config.task == "faces")
     return row
 
 
