@@ -259,3 +259,84 @@ def test_size_needs_the_pytorch_engine(bright_predictor, trained):
     checkpoint, _ = trained
     predictor = Predictor.from_checkpoint(checkpoint, size=192)
     assert predictor.engine.model.transform.max_size == 192
+
+
+class _FacesEngine:
+    """A stand-in faces model: a masked face, a bare one (whose mask channel draws anyway) and
+    an incorrect one overlapping the masked face, which one-status-per-face suppression drops."""
+
+    def __call__(self, image):
+        height, width = image.shape[-2:]
+        boxes = torch.tensor([[5.0, 5, 35, 45], [50, 5, 75, 40], [6, 6, 36, 44]])
+        masks = torch.zeros(3, 1, height, width)
+        masks[0, 0, 25:45, 8:32] = 1
+        masks[1, 0, 20:40, 52:72] = 1
+        masks[2, 0, 25:45, 8:32] = 1
+        return {
+            "boxes": boxes,
+            "scores": torch.tensor([0.9, 0.8, 0.7]),
+            "labels": torch.tensor([1, 3, 2]),  # masked, bare, incorrect
+            "masks": masks,
+        }
+
+
+def _faces_predictor():
+    from facemask_rcnn.config import load_config
+
+    return Predictor(_FacesEngine(), load_config(overrides=["task=faces"]), min_score=0.5)
+
+
+def test_a_faces_model_reports_each_face_its_status_and_masks_only_on_masked_faces(tmp_path):
+    prediction = _faces_predictor().predict(np.zeros((60, 80, 3), np.uint8))
+    assert prediction.labels == ["masked", "bare"]  # one face, one status
+    assert prediction.masks[0].sum() == 20 * 24 and prediction.masks[1].sum() == 0
+    assert prediction.percent_masked == pytest.approx(100 * 20 * 24 / (60 * 80))
+    assert prediction.face_counts() == {
+        "faces": 2,
+        "masked": 1,
+        "incorrect": 0,
+        "bare": 1,
+        "share_masked": 0.5,
+    }
+    assert prediction.face_sentence() == "1 of 2 faces masked"
+    entries = prediction.results(["masked", "incorrect", "bare"])
+    assert [e["status"] for e in entries] == ["masked", "bare"]
+    assert entries[0]["segmentation"]["size"] == [60, 80] and entries[1]["segmentation"] is None
+    assert entries[1]["bbox"] == [50.0, 5.0, 25.0, 35.0] and entries[1]["area"] == 0
+
+
+def test_face_sentence_names_incorrectly_worn_masks():
+    prediction = Prediction(
+        np.zeros((3, 4)), np.ones(3), ["masked", "incorrect", "masked"], np.zeros((3, 2, 2), bool)
+    )
+    prediction.task = "faces"
+    assert prediction.face_sentence() == "3 of 3 faces masked, 1 worn incorrectly"
+    assert (
+        Prediction(np.zeros((0, 4)), np.ones(0), [], np.zeros((0, 2, 2), bool)).face_counts() == {}
+    )
+
+
+def test_predict_writes_face_counts_and_a_via_project_with_faces_and_masks(tmp_path):
+    from PIL import Image
+
+    from facemask_rcnn.data.via import read_via
+    from facemask_rcnn.inference import predict_to_folder
+
+    photo = tmp_path / "photos" / "group.png"
+    photo.parent.mkdir()
+    Image.new("RGB", (80, 60)).save(photo)
+    via = tmp_path / "photos" / "faces.json"
+    result = predict_to_folder(_faces_predictor(), [str(photo)], tmp_path / "out", via_out=via)
+    summary = json.loads((result["folder"] / "summary.json").read_text())
+    (image,) = summary["images"]
+    assert (image["faces"], image["masked"], image["bare"], image["share_masked"]) == (2, 1, 1, 0.5)
+    predictions = json.loads((result["folder"] / "predictions.json").read_text())
+    assert [p["status"] for p in predictions] == ["masked", "bare"]
+    regions = json.loads(via.read_text())["_via_img_metadata"]
+    (entry,) = regions.values()
+    parts = [
+        (r["shape_attributes"]["name"], r["region_attributes"]["part"]) for r in entry["regions"]
+    ]
+    assert parts == [("rect", "face"), ("polygon", "mask"), ("rect", "face")]
+    records, problems = read_via(via, class_attribute="type")
+    assert problems == [] and [i.label for i in records[0].instances] == ["masked"] * 2 + ["bare"]

@@ -229,6 +229,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
 
     metrics = evaluate(_predictor(args), args.data, args.split, args.out)
+    if "masked_recall" in metrics:  # face boxes without outlines
+        _print_face_metrics(metrics)
+        _print_problems(metrics["problems"])
+        if args.out:
+            print(f"wrote {metrics['folder']}/eval.json")
+        return 0
     print(
         f"images {metrics['images']}  device {metrics['device']}  "
         f"latency {metrics['latency_ms']:.0f} ms/image  min score {metrics['min_score']}"
@@ -250,13 +256,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_face_metrics(metrics: dict) -> None:
+    """Face-level results of ``evaluate`` on face boxes, one operating point per line."""
+    print(
+        f"images {metrics['images']}  device {metrics['device']}  latency "
+        f"{metrics['latency_ms']:.0f} ms/image  faces: {metrics['masked_faces']} masked, "
+        f"{metrics['bare_faces']} bare"
+    )
+    limit = metrics["at_limit"]
+    for name, point in (("all masks", metrics), (f"score >= {limit['min_score']}", limit)):
+        print(
+            f"{name:<16} masked-face recall {point['masked_recall']:.3f}  masks per bare face "
+            f"{point['masks_per_bare_face']:.3f}  stray masks per image "
+            f"{point['stray_masks_per_image']:.2f}"
+        )
+    for status, ap in metrics.get("status_ap50", {}).items():
+        print(f"  box AP50 {status:<10} {ap:.3f}")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from .inference import predict_to_folder
 
     predictor = _predictor(args)
     result = predict_to_folder(predictor, args.inputs, args.out, args.every, args.via_out)
     _print_problems([f"error: {error}" for error in result["errors"]])
-    print(f"{result['images']} image(s), {result['instances']} mask(s) -> {result['folder']}")
+    found = "face(s)" if predictor.config.task == "faces" else "mask(s)"
+    print(f"{result['images']} image(s), {result['instances']} {found} -> {result['folder']}")
     if args.via_out:
         print(f"VIA project for correction: {args.via_out}")
     return 1 if result["errors"] and not result["images"] else 0

@@ -96,3 +96,40 @@ def test_recall_at_a_false_alarm_limit_picks_the_lowest_threshold_within_it(tmp_
     high = face_metrics(_Scored([prediction]), faces, min_score=0.8, false_alarm_limit=0.5)
     assert high["masked_recall"] == pytest.approx(1 / 3) and high["masks_per_bare_face"] == 0.0
     assert high["at_limit"]["min_score"] == 0.6
+
+
+def test_a_faces_models_masks_are_its_masked_faces_and_stray_ones_are_counted(tmp_path):
+    photo = _photo(tmp_path / "a.png", [])
+    detections = [
+        ((0, 0, 20, 20), "masked", 0.9),  # face A
+        ((30, 0, 50, 20), "bare", 0.8),  # face B as bare: no mask, no false alarm
+        ((31, 1, 49, 19), "masked", 0.3),  # a mask on bare face B: a false alarm
+        ((60, 0, 80, 20), "masked", 0.7),  # face C (worn incorrectly) found, wrong status
+        ((85, 85, 95, 95), "incorrect", 0.6),  # on no face: stray
+        ((0, 40, 20, 60), "masked", 0.95),  # on no face: stray
+    ]
+    boxes, labels, scores = zip(*detections, strict=True)
+    prediction = Prediction(
+        np.array(boxes, float),
+        np.array(scores),
+        list(labels),
+        np.zeros((6, 100, 100), bool),
+        task="faces",
+    )
+    faces = {
+        photo: [
+            FaceBox((0, 0, 20, 20), "with_mask"),
+            FaceBox((30, 0, 50, 20), "without_mask"),
+            FaceBox((60, 0, 80, 20), "mask_weared_incorrect"),
+        ]
+    }
+    found = face_metrics(_Scored([prediction]), faces)
+    assert found["masked_faces"] == 2 and found["bare_faces"] == 1
+    assert found["masked_recall"] == 1.0 and found["masks_per_bare_face"] == 1.0
+    assert found["stray_masks_per_image"] == 2.0
+    at = found["at_limit"]  # no alarm allowed on one bare face: the 0.3 mask must go
+    assert at["min_score"] == 0.7 and at["masked_recall"] == 1.0
+    assert at["stray_masks_per_image"] == 1.0  # the 0.95 one stays
+    # masked: a stray 0.95 ranks above the hit, so precision is 1/2 at full recall;
+    # bare: its one detection is right; incorrect: its one detection is on no face
+    assert found["status_ap50"] == {"masked": 0.5, "incorrect": 0.0, "bare": 1.0}

@@ -40,11 +40,16 @@ def detections(predictions: list[ImageRecord], class_names: list[str]) -> list[d
 
 
 def coco_metrics(
-    ground_truth: list[ImageRecord], predictions: list[ImageRecord], class_names: list[str]
+    ground_truth: list[ImageRecord],
+    predictions: list[ImageRecord],
+    class_names: list[str],
+    iou_types: tuple[str, ...] = ("segm", "bbox"),
 ) -> dict[str, Any]:
-    """``{"segm": {...}, "bbox": {...}}`` with STAT_NAMES, ``per_class`` AP and ``pr50`` curves.
+    """``{"segm": {...}, "bbox": {...}}`` with STAT_NAMES, ``per_class`` AP (IoU 0.5:0.95),
+    ``per_class50`` AP (IoU 0.5) and ``pr50`` curves.
 
-    ``predictions[i]`` belongs to ``ground_truth[i]``; prediction instances need RLE and scores.
+    ``predictions[i]`` belongs to ``ground_truth[i]``; prediction instances need scores, and RLE
+    for ``segm`` (box-only ground truth: ``iou_types=("bbox",)``).
     """
     gt = COCO()
     gt.dataset = to_coco(ground_truth, class_names)
@@ -52,10 +57,11 @@ def coco_metrics(
         gt.createIndex()
     dets = detections(predictions, class_names)
     result: dict[str, Any] = {}
-    for iou_type in ("segm", "bbox"):
+    for iou_type in iou_types:
         if not dets:
             result[iou_type] = {name: 0.0 for name in STAT_NAMES}
             result[iou_type]["per_class"] = dict.fromkeys(class_names, 0.0)
+            result[iou_type]["per_class50"] = dict.fromkeys(class_names, 0.0)
             result[iou_type]["pr50"] = {}
             continue
         with contextlib.redirect_stdout(io.StringIO()):
@@ -66,11 +72,21 @@ def coco_metrics(
             run.summarize()
         stats = {name: float(v) for name, v in zip(STAT_NAMES, run.stats, strict=True)}
         precision = run.eval["precision"]  # [IoU, recall, class, area, maxDets]
-        per_class, curves = {}, {}
+        per_class, per_class50, curves = {}, {}, {}
         for k, name in enumerate(class_names):
-            p = precision[:, :, k, 0, -1]
-            per_class[name] = float(p[p > -1].mean()) if (p > -1).any() else -1.0
+            per_class[name] = _mean_precision(precision[:, :, k, 0, -1])
+            per_class50[name] = _mean_precision(precision[0, :, k, 0, -1])
             curves[name] = precision[0, :, k, 0, -1].tolist()
-        result[iou_type] = {**stats, "per_class": per_class, "pr50": curves}
+        result[iou_type] = {
+            **stats,
+            "per_class": per_class,
+            "per_class50": per_class50,
+            "pr50": curves,
+        }
     result["recall_thresholds"] = np.linspace(0, 1, 101).tolist()
     return result
+
+
+def _mean_precision(p: np.ndarray) -> float:
+    """Mean of the defined precisions (pycocotools marks a class without ground truth -1)."""
+    return float(p[p > -1].mean()) if (p > -1).any() else -1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from ..data.records import ImageRecord
 from ..fileio import new_folder
 from ..inference import Prediction, Predictor, overlay
 from .coco import coco_metrics
+from .faces import as_masks, face_metrics, record_faces
 from .matterport_ap import mask_ious, matterport_ap, mean_matterport_ap
 from .report import plot_pr_curves, side_by_side, write_per_image
 
@@ -54,16 +56,38 @@ def evaluate(
     out: str | Path | None = None,
     worst: int = 6,
 ) -> dict[str, Any]:
-    """Seed mAP@0.5/0.75, COCO segm/bbox metrics, latency; with ``out``, eval.json and reports."""
-    class_names = predictor.class_names
+    """Seed mAP@0.5/0.75, COCO segm/bbox metrics, latency; with ``out``, eval.json and reports.
+
+    On face boxes without outlines (``task: faces`` models and masks models alike) it reports
+    face-level metrics instead (``evaluation.faces.face_metrics``). A faces model's masks are
+    compared with mask outlines as a masks model's are (``as_masks``).
+    """
+    faces = predictor.config.task == "faces"
+    class_names = ["face_mask"] if faces else predictor.class_names
     records, problems = load_records(
-        data, split, predictor.config.class_attribute, class_names=class_names, keep_empty=True
+        data,
+        split,
+        None if faces else predictor.config.class_attribute,
+        class_names=None if faces else class_names,
+        keep_empty=True,
     )
     if not records:
         raise ValueError(f"{data}: no images to evaluate in split {split!r}")
+    if not any(inst.has_shape for record in records for inst in record.instances):
+        metrics = face_metrics(predictor, record_faces(records))
+        metrics |= {"problems": [str(p) for p in problems], "device": str(predictor.device)}
+        if out is not None:
+            folder = new_folder(out)
+            metrics["folder"] = str(folder)
+            (folder / "eval.json").write_text(json.dumps(metrics, indent=1))
+        return metrics
+    if faces:
+        for record in records:
+            record.instances = [replace(i, label="face_mask") for i in record.instances]
     predictions, rows = [], []
     for record in records:
         prediction = predictor.predict(read_image(record.path))
+        prediction = as_masks(prediction) if faces else prediction
         predictions.append(prediction)
         scores = image_scores(record, prediction, class_names)
         rows.append(

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from ..config import Config
+from ..data.faces import MASKED_STATUSES
 from ..data.images import read_image
 from ..devices import resolve_device
 from ..modeling import load_trained
@@ -108,15 +109,20 @@ class Predictor:
             windows = tile_windows(width, height, self.tile)
             found += [self._detect(array, w, threshold) for w in windows]
         config = self.config
+        faces = config.task == "faces"
         boxes, scores, labels, masks = merge_views(
-            found, config.detection_nms_threshold, config.max_detections
+            found, config.detection_nms_threshold, config.max_detections, per_class=not faces
         )
+        names = [self.class_names[int(i) - 1] for i in labels]
+        if faces:  # a bare face has no mask, whatever its mask channel draws
+            masks[torch.tensor([n not in MASKED_STATUSES for n in names], dtype=torch.bool)] = False
         return Prediction(
             boxes=boxes.numpy(),
             scores=scores.numpy(),
-            labels=[self.class_names[int(i) - 1] for i in labels],
+            labels=names,
             masks=masks.numpy(),
             seconds=time.perf_counter() - started,
+            task=config.task,
         )
 
     def _detect(

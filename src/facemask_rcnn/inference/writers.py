@@ -89,6 +89,7 @@ def image_summary(name: str, size: tuple[int, int], prediction: Prediction) -> d
         "height": size[1],
         "instances": len(prediction.labels),
         "percent_masked": round(prediction.percent_masked, 3),
+        **prediction.face_counts(),
         "seconds": round(prediction.seconds, 4),
     }
 

@@ -183,6 +183,8 @@ def create_app(
             {
                 "success": True,
                 "percent_masked": round(prediction.percent_masked, 3),
+                **({"faces": prediction.face_counts()} if prediction.task == "faces" else {}),
+                "summary": prediction.face_sentence(),
                 "instances": prediction.results(predictor.class_names),
                 "result_url": f"/results/{result_id}.jpg",
                 "width": image.width,
