@@ -20,8 +20,8 @@ from accuracy import held_back_scenes
 from PIL import Image, ImageDraw
 
 from facemask_rcnn import Predictor
+from facemask_rcnn.data.faces import inside_fraction
 from facemask_rcnn.data.images import read_image
-from facemask_rcnn.evaluation.faces import inside_fraction
 
 TILE, COLUMNS = 128, 8
 

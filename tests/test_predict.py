@@ -319,6 +319,7 @@ def test_face_sentence_names_incorrectly_worn_masks():
 def test_predict_writes_face_counts_and_a_via_project_with_faces_and_masks(tmp_path):
     from PIL import Image
 
+    from facemask_rcnn.data.faces import face_records
     from facemask_rcnn.data.via import read_via
     from facemask_rcnn.inference import predict_to_folder
 
@@ -340,3 +341,10 @@ def test_predict_writes_face_counts_and_a_via_project_with_faces_and_masks(tmp_p
     assert parts == [("rect", "face"), ("polygon", "mask"), ("rect", "face")]
     records, problems = read_via(via, class_attribute="type")
     assert problems == [] and [i.label for i in records[0].instances] == ["masked"] * 2 + ["bare"]
+    # read back for training: each mask joins the face box it lies in
+    faces = face_records(records)[0].instances
+    assert [(f.label, f.bbox, f.has_shape) for f in faces] == [
+        ("masked", (5.0, 5.0, 35.0, 45.0), True),
+        ("bare", (50.0, 5.0, 75.0, 40.0), False),
+    ]
+    assert abs(faces[0].area() - 20 * 24) < 30  # the traced polygon of the 20x24 mask

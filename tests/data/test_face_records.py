@@ -119,3 +119,55 @@ def test_labels_that_name_no_status_are_left_out_with_a_problem(tmp_path):
     problems = []
     assert face_records([record], problems)[0].instances == []
     assert [str(p) for p in problems] == ["error: x.json: m.png: label 'hat' is no face status"]
+
+
+def test_masks_join_the_face_box_they_lie_in_and_take_its_status(tmp_path):
+    path = write_image(tmp_path / "m.png", 100, 100)
+    mask = np.array([[20, 50], [60, 50], [60, 70], [20, 70]], float)
+    elsewhere = mask + [0, 25]  # below the face: gets a face of its own
+    record = ImageRecord(
+        path,
+        100,
+        100,
+        [
+            Instance("face_mask", [mask]),
+            Instance("mask_weared_incorrect", bbox=(15.0, 20.0, 65.0, 75.0)),
+            Instance("without_mask", bbox=(70.0, 0.0, 99.0, 30.0)),
+            Instance("face_mask", [elsewhere]),
+        ],
+    )
+    faces = face_records([record])[0]
+    found = [(i.label, i.bbox, i.has_shape) for i in faces.instances]
+    assert found == [
+        ("incorrect", (15.0, 20.0, 65.0, 75.0), True),
+        ("bare", (70.0, 0.0, 99.0, 30.0), False),
+        ("masked", (16.0, 55.0, 64.0, 97.0), True),
+    ]
+    assert faces.annotated == ["masked", "incorrect", "bare"]  # faces were labelled here
+
+
+def test_voc_face_boxes_load_as_box_only_training_data(tmp_path):
+    """Kaggle's VOC layout: annotations/*.xml beside images/."""
+    write_image(tmp_path / "images" / "crowd.png", 80, 60)
+    write_image(tmp_path / "images" / "empty.png", 80, 60)
+    (tmp_path / "annotations").mkdir()
+    objects = "".join(
+        f"<object><name>{name}</name><bndbox><xmin>{x}</xmin><ymin>5</ymin><xmax>{x + 20}</xmax>"
+        f"<ymax>30</ymax></bndbox></object>"
+        for name, x in (("with_mask", 5), ("without_mask", 40))
+    )
+    (tmp_path / "annotations" / "crowd.xml").write_text(
+        f"<annotation><filename>crowd.png</filename>{objects}</annotation>"
+    )
+    (tmp_path / "annotations" / "empty.xml").write_text(
+        "<annotation><filename>empty.png</filename></annotation>"
+    )
+    records, problems = load_records(tmp_path)
+    assert problems == [] and [r.file_name for r in records] == ["crowd.png"]
+    assert (records[0].width, records[0].height) == (80, 60)
+    faces = face_records(records)[0]
+    assert [(i.label, i.bbox) for i in faces.instances] == [
+        ("masked", (5.0, 5.0, 25.0, 30.0)),
+        ("bare", (40.0, 5.0, 60.0, 30.0)),
+    ]
+    assert len(load_records(tmp_path, keep_empty=True)[0]) == 2

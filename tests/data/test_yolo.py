@@ -16,7 +16,7 @@ def _split(images, labels, names=("a", "b")):
     for i, name in enumerate(names):
         write_image(images / f"{name}.jpg", 64, 48, seed=i)
     (labels / f"{names[0]}.txt").write_text(f"{TRIANGLE}\n1 0.7 0.7 0.9 0.7 0.9 0.9 0.7 0.9\n")
-    (labels / f"{names[1]}.txt").write_text("2 0.5 0.5 0.2 0.2\n")  # a box line: reported
+    (labels / f"{names[1]}.txt").write_text("2 0.5 0.5 0.2 0.2\n0 0.5 0.5 0 0.1\n")  # boxes
 
 
 def test_roboflow_layout_reads_polygons_in_pixels_with_names_from_data_yaml(tmp_path):
@@ -25,14 +25,15 @@ def test_roboflow_layout_reads_polygons_in_pixels_with_names_from_data_yaml(tmp_
     _split(tmp_path / "valid" / "images", tmp_path / "valid" / "labels", ("c", "d"))
     assert available_splits(tmp_path) == ["train", "val"]
     records, problems = load_records(tmp_path, "train")
-    assert [r.file_name for r in records] == ["a.jpg"]
+    assert [r.file_name for r in records] == ["a.jpg", "b.jpg"]
     assert [i.label for i in records[0].instances] == ["surgical", "cloth"]
     np.testing.assert_allclose(records[0].instances[0].polygons[0], [[8, 12], [40, 12], [24, 36]])
-    assert [str(p).split(": ", 2)[2] for p in problems] == [
-        "line 1: a box (class cx cy w h), not a polygon outline"
-    ]
+    (box,) = records[1].instances  # a box line: a box-only instance (face boxes)
+    assert box.label == "face" and not box.has_shape
+    np.testing.assert_allclose(box.bbox, [25.6, 19.2, 38.4, 28.8])
+    assert [str(p).split(": ", 2)[2] for p in problems] == ["line 2: empty box"]
     val, _ = load_records(tmp_path, "val")
-    assert [r.file_name for r in val] == ["c.jpg"]
+    assert [r.file_name for r in val] == ["c.jpg", "d.jpg"]
 
 
 def test_ultralytics_layout_and_conversion_to_coco(tmp_path, capsys):
@@ -42,7 +43,7 @@ def test_ultralytics_layout_and_conversion_to_coco(tmp_path, capsys):
     assert available_splits(tmp_path) == ["train", "val"]
     records, _ = load_records(tmp_path, "train")
     assert records[0].masks()[0].sum() == records[0].instances[0].to_mask(48, 64).sum() > 300
-    assert main(["data", "check", "--data", str(tmp_path)]) == 1  # the box lines are errors
+    assert main(["data", "check", "--data", str(tmp_path)]) == 1  # the empty boxes are errors
     out = capsys.readouterr().out
     assert "[train]" in out and "[val]" in out and "surgical       1" in out
     target = tmp_path / "images" / "train" / "coco.json"
@@ -51,3 +52,4 @@ def test_ultralytics_layout_and_conversion_to_coco(tmp_path, capsys):
     back, problems = load_records(target)
     assert not problems and [i.label for i in back[0].instances] == ["surgical", "cloth"]
     assert (back[0].masks() == records[0].masks()).all()
+    np.testing.assert_allclose(back[1].instances[0].bbox, records[1].instances[0].bbox, atol=0.01)

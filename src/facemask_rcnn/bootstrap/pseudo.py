@@ -16,10 +16,10 @@ import numpy as np
 from PIL import Image
 
 from ..data.faceboxes import Faces
+from ..data.faces import inside_fraction
 from ..data.images import read_image
 from ..data.records import ImageRecord, Instance, mask_to_rle
 from ..data.via import write_via
-from ..evaluation.faces import inside_fraction
 from ..inference import Predictor
 from .output import free_name, output_folder
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import yaml
 
 from .checks import MALFORMED, Problem, locate_image, malformed, read_json
-from .images import IMAGE_SUFFIXES
+from .images import IMAGE_SUFFIXES, image_size
+from .records import ImageRecord, Instance
 
 Faces = dict[Path, list["FaceBox"]]
 
@@ -199,3 +200,27 @@ def read_yolo_faces(files: list[Path], images: Path) -> tuple[Faces, list]:
                 problems.append(Problem(str(file), item, str(err)))
         faces[image] = boxes
     return faces, problems
+
+
+def face_box_records(faces: Faces, source: str) -> list[ImageRecord]:
+    """Face boxes as records of box-only instances (training data for a faces model)."""
+    records = []
+    for path, boxes in faces.items():
+        width, height = image_size(path)  # the readers have read the header: it is readable
+        instances = [Instance(face.label, bbox=face.box) for face in boxes]
+        records.append(ImageRecord(path, width, height, instances, source))
+    return records
+
+
+def voc_folders(path: Path) -> tuple[list[Path], Path] | None:
+    """(XML files, image folder) of a PASCAL VOC dataset: a folder of XML files, or one with
+    ``annotations/`` (or ``Annotations/``) beside ``images/`` (or ``JPEGImages/``); else None."""
+    for folder in (path, path / "annotations", path / "Annotations"):
+        files = sorted(folder.glob("*.xml")) if folder.is_dir() else []
+        if files:
+            root = folder.parent if folder != path else path.parent
+            images = next(
+                (root / n for n in ("images", "JPEGImages") if (root / n).is_dir()), folder
+            )
+            return files, images
+    return None

@@ -5,7 +5,8 @@ uncovered) or ``bare``, and, when the data outlines it, the face mask on it as i
 ``face_records`` turns any dataset into such records:
 
 - face boxes (COCO ``bbox`` only, e.g. Kaggle's with_mask / without_mask /
-  mask_weared_incorrect): box-only faces; their status is their label.
+  mask_weared_incorrect; VIA ``part: face`` rectangles): box-only faces, their status their
+  label; a mask outline lying in one is that face's mask.
 - label PNGs that mark the face (MaskedFace: skin 1, mask 2): one face per image, boxed by its
   skin and mask pixels, the mask as its shape; the status from the sub-category folder
   (CWM/IWM) or the label.
@@ -17,9 +18,10 @@ uncovered) or ``bare``, and, when the data outlines it, the face mask on it as i
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from ..config import FACE_STATUSES as STATUSES
-from .records import ImageRecord, Instance
+from .records import ImageRecord, Instance, mask_to_rle
 
 MASKED_STATUSES = ("masked", "incorrect")  # faces whose mask is reported
 # Labels of public face-mask datasets and of this package → status.
@@ -69,68 +71,84 @@ def face_around(
     )
 
 
+def inside_fraction(box: Any, face: tuple[float, float, float, float]) -> float:
+    """Share of ``box``'s area (x0, y0, x1, y1) that lies inside ``face``."""
+    ix = max(0.0, min(box[2], face[2]) - max(box[0], face[0]))
+    iy = max(0.0, min(box[3], face[3]) - max(box[1], face[1]))
+    area = max(1e-6, (box[2] - box[0]) * (box[3] - box[1]))
+    return float(ix * iy / area)
+
+
 def face_records(records: list[ImageRecord], problems: list | None = None) -> list[ImageRecord]:
     """The records with faces as instances (see the module docstring); instances whose label
-    names no status are left out, with a problem line each when ``problems`` is given."""
+    names no status are left out, with a problem line each when ``problems`` is given.
+
+    Box-only instances are faces. A mask lying mostly inside one of them (a VIA project from
+    ``predict --via-out``, corrected) is that face's mask; parts of one mask on one face are one
+    mask (a mask split at a seam or by a strap).
+    """
     from .checks import Problem
 
     out = []
     for record in records:
-        faces, skipped = [], set()
+        boxes: list[Instance] = []
+        masks: list[tuple[Instance, str]] = []
         for inst in record.instances:
-            # a sub-category folder (CWM/IWM) or how it is worn says more than a "face_mask" label
-            said = [inst.attributes.get(k) for k in STATUS_ATTRIBUTES] + [inst.label]
-            status = next((status_of(v) for v in said if isinstance(v, str) and status_of(v)), None)
+            status = _status(inst)
             if status is None:
-                skipped.add(inst.label)
-                continue
-            faces.append(_face(inst, status, record))
-        if problems is not None:
-            for label in sorted(skipped):
-                problems.append(
-                    Problem(record.source, record.file_name, f"label {label!r} is no face status")
-                )
-        face_boxes = all(f.attributes.get("face") != "derived" for f in faces)
-        annotated = list(STATUSES) if face_boxes else list(MASKED_STATUSES)
-        out.append(dataclasses.replace(record, instances=_merged(faces), annotated=annotated))
+                if problems is not None:
+                    message = f"label {inst.label!r} is no face status"
+                    problems.append(Problem(record.source, record.file_name, message))
+            elif inst.has_shape:
+                masks.append((inst, status))
+            else:
+                boxes.append(dataclasses.replace(inst, label=status))
+        faces = boxes + [_mask_face(mask, status, boxes, record) for mask, status in masks]
+        derived = any(f.attributes.get("face") == "derived" for f in faces)
+        annotated = list(MASKED_STATUSES) if derived and not boxes else list(STATUSES)
+        out.append(
+            dataclasses.replace(record, instances=_merged(faces, record), annotated=annotated)
+        )
     return out
 
 
-def _face(inst: Instance, status: str, record: ImageRecord) -> Instance:
-    """One face instance from a box-only face, or a mask with (or without) a known face box."""
-    if not inst.has_shape:
-        return dataclasses.replace(inst, label=status)
-    if inst.attributes.get("face_box"):
-        box = tuple(float(v) for v in inst.attributes["face_box"])
-        attributes = {**inst.attributes, "face": "labelled"}
+def _status(inst: Instance) -> str | None:
+    """The status an instance says: a sub-category folder (CWM/IWM) or how it is worn says more
+    than a generic ``face_mask`` label."""
+    said = [inst.attributes.get(k) for k in STATUS_ATTRIBUTES] + [inst.label]
+    return next((status_of(v) for v in said if isinstance(v, str) and status_of(v)), None)
+
+
+def _mask_face(mask: Instance, status: str, boxes: list[Instance], record: ImageRecord) -> Instance:
+    """A mask as a face: on the labelled face box it lies in (taking that face's status), on
+    the face its label PNG marks, or on a face derived from the mask."""
+    box = mask.box()
+    inside = [(inside_fraction(box, face.box()), face) for face in boxes]
+    share, face = max(inside, key=lambda pair: pair[0], default=(0.0, None))
+    if face is not None and share >= 0.5:
+        attributes = {**mask.attributes, "face": "labelled"}
+        return dataclasses.replace(mask, label=face.label, bbox=face.bbox, attributes=attributes)
+    if mask.attributes.get("face_box"):
+        face_box = tuple(float(v) for v in mask.attributes["face_box"])
+        attributes = {**mask.attributes, "face": "labelled"}
     else:
-        box = face_around(inst.box(), record.width, record.height)
-        attributes = {**inst.attributes, "face": "derived"}
-    return dataclasses.replace(inst, label=status, bbox=box, attributes=attributes)  # type: ignore[arg-type]
+        face_box = face_around(box, record.width, record.height)
+        attributes = {**mask.attributes, "face": "derived"}
+    return dataclasses.replace(mask, label=status, bbox=face_box, attributes=attributes)  # type: ignore[arg-type]
 
 
-def _merged(faces: list[Instance]) -> list[Instance]:
-    """Mask parts that share one labelled face box become one face (a mask split by a strap or
-    a seam is one mask on one face)."""
-    from pycocotools import mask as mask_utils
-
-    merged: list[Instance] = []
+def _merged(faces: list[Instance], record: ImageRecord) -> list[Instance]:
+    """One instance per labelled face box: its mask parts joined; a face box with a mask
+    loses its box-only twin."""
+    merged: dict[Any, Instance] = {}
     for face in faces:
-        twin = next(
-            (
-                m
-                for m in merged
-                if face.rle is not None
-                and m.rle is not None
-                and face.attributes.get("face") == "labelled"
-                and m.bbox == face.bbox
-            ),
-            None,
-        )
-        if twin is None:
-            merged.append(face)
-        else:
-            twin.rle = mask_utils.merge([twin.rle, face.rle])
-            if isinstance(twin.rle["counts"], bytes):
-                twin.rle["counts"] = twin.rle["counts"].decode("ascii")
-    return merged
+        key = face.bbox if face.attributes.get("face") != "derived" else id(face)
+        twin = merged.get(key)
+        if twin is None or not twin.has_shape:
+            merged[key] = face if twin is None or face.has_shape else twin
+        elif face.has_shape:
+            both = twin.to_mask(record.height, record.width) | face.to_mask(
+                record.height, record.width
+            )
+            twin.rle, twin.polygons = mask_to_rle(both), []
+    return list(merged.values())

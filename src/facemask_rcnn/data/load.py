@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .checks import Problem
 from .coco import is_coco, read_coco
+from .faceboxes import face_box_records, read_voc_faces, voc_folders
 from .labelpng import pair_folders, read_label_pngs
 from .records import ImageRecord
 from .via import is_via, read_via
@@ -50,8 +51,8 @@ def load_records(
     class_names: list[str] | None = None,
     keep_empty: bool = False,
 ) -> tuple[list[ImageRecord], list[Problem]]:
-    """Read VIA 1.x/2.x, COCO, label-PNG or YOLO-polygon annotations at ``path`` (a file or a
-    dataset folder).
+    """Read VIA 1.x/2.x, COCO, label-PNG, YOLO (polygons or boxes) or PASCAL VOC (face boxes)
+    annotations at ``path`` (a file or a dataset folder).
 
     ``split`` picks ``path/<split>`` first (the original ``DATASET/train``, ``DATASET/val``).
     ``class_attribute`` names the VIA region attribute holding the class; for label PNGs any
@@ -68,6 +69,12 @@ def load_records(
         yolo = yolo_folders(path)
         if yolo is not None:
             return read_yolo_seg(*yolo, class_names=class_names, keep_empty=keep_empty)
+    voc = voc_folders(path) if path.is_dir() else None
+    if voc is not None or path.suffix.lower() == ".xml":
+        files, images = voc if voc is not None else ([path], path.parent)
+        faces, problems = read_voc_faces(files, images)
+        records = face_box_records(faces, str(path))
+        return [r for r in records if r.instances or keep_empty], problems
     if path.is_dir():
         if pair_folders(path):
             return read_label_pngs(

@@ -187,8 +187,9 @@ class FrameInstance:
 
 
 class TileCrop:
-    """With probability ``p``, when the image has masks narrower than ``small`` pixels, enlarge a
-    square window around one of them to ``size``; otherwise apply ``otherwise``.
+    """With probability ``p``, when the image has instances (masks, or faces of a faces model)
+    narrower than ``small`` pixels, enlarge a square window around one of them to ``size``;
+    otherwise apply ``otherwise``.
 
     Tiled inference sees a crowd's 10-30 px faces enlarged 3-5x, blurred, with their neighbours
     (bare faces too) around them; whole-image crops never show them so. The window's side is

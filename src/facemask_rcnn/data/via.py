@@ -87,8 +87,10 @@ def read_via(
 
     ``data`` is the already parsed JSON, when the caller has it (saves a second parse).
     Without ``class_attribute`` every region is ``face_mask``; with it the region attribute's
-    value is the class (checked against ``class_names`` when given). Malformed entries and
-    regions are reported as problems and skipped; nothing in the file's content raises.
+    value is the class (checked against ``class_names`` when given). A region with the
+    attribute ``part: face`` is a face's box (a box-only instance; see ``data.faces``).
+    Malformed entries and regions are reported as problems and skipped; nothing in the file's
+    content raises.
     """
     path = Path(path)
     src = str(path)
@@ -154,7 +156,12 @@ def _region(
     label = DEFAULT_CLASS
     if class_attribute:
         label = resolve_label(attributes.get(class_attribute), class_names, src, item, problems)
-    return None if label is None else Instance(label, [points], attributes=attributes)
+    if label is None:
+        return None
+    if attributes.get("part") == "face":  # a face's box, as predict --via-out writes it
+        box = (*points.min(axis=0).tolist(), *points.max(axis=0).tolist())
+        return Instance(label, bbox=box, attributes=attributes)  # type: ignore[arg-type]
+    return Instance(label, [points], attributes=attributes)
 
 
 def _rect_region(box: tuple[float, ...], attributes: dict[str, Any]) -> dict[str, Any]:

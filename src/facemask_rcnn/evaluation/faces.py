@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..data.faceboxes import FaceBox
-from ..data.faces import MASKED_STATUSES, STATUSES, status_of
+from ..data.faces import MASKED_STATUSES, STATUSES, inside_fraction, status_of
 from ..data.images import image_size, read_image
 from ..data.records import ImageRecord, Instance
 from ..inference import Prediction, Predictor
@@ -22,14 +22,6 @@ from .coco import coco_metrics
 
 # Face widths in image pixels: (label, lower bound inclusive, upper bound exclusive).
 WIDTH_BINS = (("<16", 0.0, 16.0), ("16-32", 16.0, 32.0), (">=32", 32.0, float("inf")))
-
-
-def inside_fraction(box: np.ndarray, face: tuple[float, float, float, float]) -> float:
-    """Share of ``box``'s area that lies inside ``face``."""
-    ix = max(0.0, min(box[2], face[2]) - max(box[0], face[0]))
-    iy = max(0.0, min(box[3], face[3]) - max(box[1], face[1]))
-    area = max(1e-6, (box[2] - box[0]) * (box[3] - box[1]))
-    return float(ix * iy / area)
 
 
 def mask_detections(prediction: Prediction) -> np.ndarray:
