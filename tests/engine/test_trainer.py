@@ -487,6 +487,10 @@ def test_a_faces_model_learns_from_outlines_and_face_boxes_and_is_evaluated_per_
     from facemask_rcnn.inference import Predictor
 
     boxes = _face_boxes_coco(data, "face_boxes.json")
+    with pytest.raises(
+        TrainingError, match=r"face statuses: train a faces model \(--set task=faces"
+    ):
+        train(tiny_config(), [boxes], tmp_path / "masks")  # a masks model cannot use them
     schedule = "[{layers: heads, epochs: 4, lr: 0.03, warmup_iters: 3}]"
     config = tiny_config(schedule, "task=faces", "rpn_anchors_per_image=64")
     result = train(config, [data / "train", boxes], tmp_path / "faces")

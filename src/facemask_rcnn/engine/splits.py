@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..data import load_records
-from ..data.faces import face_records
+from ..data.faces import face_records, status_of
 from ..data.load import available_splits
 from ..data.records import ImageRecord, class_names_of
 from ..data.synth import training_scenes
@@ -39,7 +39,12 @@ def load_splits(
         names = class_names_of(train_records)
     unknown = set(class_names_of(train_records + val_records)) - set(names)
     if unknown:
-        raise TrainingError(f"{data}: classes {sorted(unknown)} are not in class_names {names}")
+        hint = ""
+        if all(status_of(label) for label in unknown):
+            hint = "; they name face statuses: train a faces model (--set task=faces)"
+        raise TrainingError(
+            f"{data}: classes {sorted(unknown)} are not in class_names {names}{hint}"
+        )
     return train_records, val_records, names
 
 
