@@ -150,3 +150,27 @@ def assert_same_detections(
                 assert np.abs(x.boxes[i] - y.boxes[j]).max() <= box_tol, path
         count += int((a.scores >= floor).sum())
     return count
+
+
+class FacesEngine:
+    """A stand-in faces model: a masked face, a bare one (whose mask channel draws anyway) and
+    an incorrect one overlapping the masked face, which one-status-per-face suppression drops."""
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        height, width = image.shape[-2:]
+        boxes = torch.tensor([[5.0, 5, 35, 45], [50, 5, 75, 40], [6, 6, 36, 44]])
+        masks = torch.zeros(3, 1, height, width)
+        masks[0, 0, 25:45, 8:32] = 1
+        masks[1, 0, 20:40, 52:72] = 1
+        masks[2, 0, 25:45, 8:32] = 1
+        return {
+            "boxes": boxes,
+            "scores": torch.tensor([0.9, 0.8, 0.7]),
+            "labels": torch.tensor([1, 3, 2]),  # masked, bare, incorrect
+            "masks": masks,
+        }
+
+
+def faces_predictor() -> Predictor:
+    """A faces-model Predictor over FacesEngine (statuses masked, incorrect, bare)."""
+    return Predictor(FacesEngine(), load_config(overrides=["task=faces"]), min_score=0.5)

@@ -12,7 +12,7 @@ from facemask_rcnn.data import load_records
 from facemask_rcnn.data.records import ImageRecord
 from facemask_rcnn.evaluation.matterport_ap import mask_ious
 from facemask_rcnn.inference import Prediction, Predictor, expand_inputs, overlay
-from tests.conftest import assert_same_detections
+from tests.conftest import assert_same_detections, faces_predictor
 
 
 def test_prediction_percent_masked_counts_union_of_masks():
@@ -261,33 +261,8 @@ def test_size_needs_the_pytorch_engine(bright_predictor, trained):
     assert predictor.engine.model.transform.max_size == 192
 
 
-class _FacesEngine:
-    """A stand-in faces model: a masked face, a bare one (whose mask channel draws anyway) and
-    an incorrect one overlapping the masked face, which one-status-per-face suppression drops."""
-
-    def __call__(self, image):
-        height, width = image.shape[-2:]
-        boxes = torch.tensor([[5.0, 5, 35, 45], [50, 5, 75, 40], [6, 6, 36, 44]])
-        masks = torch.zeros(3, 1, height, width)
-        masks[0, 0, 25:45, 8:32] = 1
-        masks[1, 0, 20:40, 52:72] = 1
-        masks[2, 0, 25:45, 8:32] = 1
-        return {
-            "boxes": boxes,
-            "scores": torch.tensor([0.9, 0.8, 0.7]),
-            "labels": torch.tensor([1, 3, 2]),  # masked, bare, incorrect
-            "masks": masks,
-        }
-
-
-def _faces_predictor():
-    from facemask_rcnn.config import load_config
-
-    return Predictor(_FacesEngine(), load_config(overrides=["task=faces"]), min_score=0.5)
-
-
 def test_a_faces_model_reports_each_face_its_status_and_masks_only_on_masked_faces(tmp_path):
-    prediction = _faces_predictor().predict(np.zeros((60, 80, 3), np.uint8))
+    prediction = faces_predictor().predict(np.zeros((60, 80, 3), np.uint8))
     assert prediction.labels == ["masked", "bare"]  # one face, one status
     assert prediction.masks[0].sum() == 20 * 24 and prediction.masks[1].sum() == 0
     assert prediction.percent_masked == pytest.approx(100 * 20 * 24 / (60 * 80))
@@ -327,7 +302,7 @@ def test_predict_writes_face_counts_and_a_via_project_with_faces_and_masks(tmp_p
     photo.parent.mkdir()
     Image.new("RGB", (80, 60)).save(photo)
     via = tmp_path / "photos" / "faces.json"
-    result = predict_to_folder(_faces_predictor(), [str(photo)], tmp_path / "out", via_out=via)
+    result = predict_to_folder(faces_predictor(), [str(photo)], tmp_path / "out", via_out=via)
     summary = json.loads((result["folder"] / "summary.json").read_text())
     (image,) = summary["images"]
     assert (image["faces"], image["masked"], image["bare"], image["share_masked"]) == (2, 1, 1, 0.5)

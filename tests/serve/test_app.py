@@ -178,3 +178,25 @@ def test_a_declared_1gb_upload_is_refused_before_its_body(server):
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 413") and b"over the 1 MB limit" in reply
     assert healthy(server)
+
+
+def test_a_faces_model_answers_with_face_counts_and_a_sentence(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from facemask_rcnn.serve import create_app
+    from tests.conftest import faces_predictor
+
+    app = create_app(faces_predictor(), max_upload_mb=1, max_pixels=4_000_000, results=tmp_path)
+    with TestClient(app) as client:
+        response = client.post("/predict", files={"file": ("group.jpg", jpeg(80, 60))})
+    body = response.json()
+    assert response.status_code == 200 and body["summary"] == "1 of 2 faces masked"
+    assert body["faces"] == {
+        "faces": 2,
+        "masked": 1,
+        "incorrect": 0,
+        "bare": 1,
+        "share_masked": 0.5,
+    }
+    assert [i["status"] for i in body["instances"]] == ["masked", "bare"]
+    assert body["instances"][1]["segmentation"] is None
