@@ -81,9 +81,10 @@ def evaluate(
             metrics["folder"] = str(folder)
             (folder / "eval.json").write_text(json.dumps(metrics, indent=1))
         return metrics
-    if faces:
+    if faces:  # mask against mask: the outlines, whatever face they are on
         for record in records:
-            record.instances = [replace(i, label="face_mask") for i in record.instances]
+            shaped = [i for i in record.instances if i.has_shape]
+            record.instances = [replace(i, label="face_mask", bbox=None) for i in shaped]
     predictions, rows = [], []
     for record in records:
         prediction = predictor.predict(read_image(record.path))
