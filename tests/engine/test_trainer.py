@@ -363,7 +363,7 @@ def test_tile_crop_setting_reaches_the_training_transforms(data, tmp_path, monke
 
 def test_val_ap50_picks_best_only_among_epochs_that_computed_it(data, tmp_path, monkeypatch):
     scores = iter([0.5, 0.3])
-    monkeypatch.setattr(trainer_module, "val_ap50", lambda *args: next(scores))
+    monkeypatch.setattr(trainer_module, "val_ap50", lambda *args, **kwargs: next(scores))
     config = tiny_config(
         "[{layers: heads, epochs: 4, lr: 0.01}]", "best_metric=val_ap50", "val_ap_every=2"
     )
