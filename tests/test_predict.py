@@ -323,3 +323,13 @@ def test_predict_writes_face_counts_and_a_via_project_with_faces_and_masks(tmp_p
         ("bare", (50.0, 5.0, 75.0, 40.0), False),
     ]
     assert abs(faces[0].area() - 20 * 24) < 30  # the traced polygon of the 20x24 mask
+
+
+def test_a_faces_overlay_colours_each_face_by_its_status():
+    from facemask_rcnn.inference.draw import STATUS_COLOURS
+
+    prediction = faces_predictor().predict(np.zeros((60, 80, 3), np.uint8))
+    drawn = np.asarray(overlay(np.zeros((60, 80, 3), np.uint8), prediction, alpha=1.0))
+    assert tuple(drawn[30, 20]) == STATUS_COLOURS["masked"]  # inside the masked face's mask
+    assert tuple(drawn[20, 50]) == STATUS_COLOURS["bare"]  # the bare face's box edge
+    assert tuple(drawn[30, 60]) == (0, 0, 0)  # a bare face has no mask painted

@@ -505,3 +505,12 @@ def test_a_faces_model_learns_from_outlines_and_face_boxes_and_is_evaluated_per_
     assert 0.0 <= found["at_limit"]["masked_recall"] <= found["masked_recall"] <= 1.0
     masks = evaluate(predictor, data, split="val")  # outlines: its masks, as a masks model's
     assert masks["images"] == 2 and "face_mask" in masks["segm"]["per_class"]
+
+
+def test_quick_ap_of_a_faces_model_compares_boxes_as_filled_rectangles():
+    from facemask_rcnn.engine.validation import filled_boxes
+
+    filled = filled_boxes(torch.tensor([[1.0, 2.0, 4.0, 3.0], [0.4, 0.0, 2.6, 1.0]]), (4, 5))
+    assert filled.shape == (2, 4, 5)
+    assert filled[0].sum() == 3 and filled[0, 2, 1:4].all()
+    assert filled[1].sum() == 3 and filled[1, 0, 0:3].all()  # rounded to whole pixels
