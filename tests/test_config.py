@@ -57,6 +57,7 @@ def test_set_overrides_parse_values_as_yaml():
         ("roi_sampling_ratio=-1", "roi_sampling_ratio: -1 is negative"),
         ("ema_decay=1.0", "ema_decay: 1.0 is not in [0, 1)"),
         ("tile_crop=1.5", "tile_crop: 1.5 is not in [0, 1]"),
+        ("repeat_threshold=-0.1", "repeat_threshold: -0.1 is not in [0, 1]"),
         ("novalue", "expected key=value"),
     ],
 )
@@ -66,9 +67,10 @@ def test_bad_keys_and_types_are_clear_errors(override, message):
     assert message in str(err.value)
 
 
-def test_tile_crop_needs_the_strong_preset():
+def test_tile_crop_needs_the_strong_or_faces_preset():
     assert load_config(overrides=["tile_crop=0.5"]).tile_crop == 0.5  # the default is strong
-    with pytest.raises(ConfigError, match="tile_crop: needs augment: strong \\(not 'light'\\)"):
+    assert load_config(overrides=["augment=faces", "tile_crop=0.5"]).tile_crop == 0.5
+    with pytest.raises(ConfigError, match="needs augment: strong or faces \\(not 'light'\\)"):
         load_config(overrides=["augment=light", "tile_crop=0.5"])
 
 

@@ -18,6 +18,7 @@ from facemask_rcnn.data.transforms import (
     TileCrop,
     _start,
     build_transforms,
+    looks_like_skin,
 )
 
 
@@ -232,3 +233,47 @@ def test_copy_paste_adds_one_instance_that_occludes_others():
 def test_unknown_preset_is_an_error():
     with pytest.raises(ValueError, match="unknown augmentation preset"):
         build_transforms("medium", 128)
+
+
+@pytest.mark.parametrize(
+    ("rgb", "skin"),
+    [
+        ((224, 172, 105), True),
+        ((141, 85, 36), True),
+        ((255, 219, 172), True),
+        ((150, 190, 220), False),  # light-blue surgical
+        ((30, 30, 35), False),
+        ((235, 235, 230), False),
+        ((60, 160, 80), False),
+    ],
+)
+def test_skin_rule_separates_skin_tones_from_mask_colours(rgb, skin):
+    assert looks_like_skin(torch.tensor(rgb, dtype=torch.float32)) is skin
+
+
+@pytest.mark.parametrize("skin", [True, False])
+def test_recolour_for_faces_models_never_paints_a_mask_in_skin_colour(skin):
+    torch.manual_seed(5)
+    painted = set()
+    for _ in range(60):  # flat image: the paint is the drawn colour itself, unshaded
+        out, target = Recolour(p=1.0, skin=skin)(*_sample())
+        inside = out[:, target["masks"].any(0).bool()].T
+        painted |= {tuple(c) for c in inside.tolist()}
+    skin_coloured = sum(looks_like_skin(torch.tensor(c, dtype=torch.float32)) for c in painted)
+    assert (skin_coloured > 0) is skin
+
+
+def test_faces_preset_keeps_skin_hue_where_strong_turns_it_any_colour():
+    image = tv_tensors.Image(
+        torch.tensor([200, 150, 110], dtype=torch.uint8)[:, None, None].repeat(1, 64, 64)
+    )
+    target = make_target(
+        torch.zeros(0, 64, 64, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), 0
+    )
+    kept = {}
+    for preset in ("strong", "faces"):
+        torch.manual_seed(2)
+        augment = build_transforms(preset, 64)
+        outs = [augment(image, target)[0] for _ in range(40)]
+        kept[preset] = sum(looks_like_skin(o.float().flatten(1).median(dim=1).values) for o in outs)
+    assert kept["faces"] >= 30 and kept["strong"] <= 15  # grey padding, grayscale: never all

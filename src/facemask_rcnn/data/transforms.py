@@ -19,11 +19,17 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-PRESETS = ("none", "light", "strong")
+PRESETS = ("none", "light", "strong", "faces")
 
 
 def _rand(low: float, high: float) -> float:
     return float(torch.empty(1).uniform_(low, high))
+
+
+def looks_like_skin(rgb: torch.Tensor) -> bool:
+    """The explicit RGB skin rule of Kovac et al. (2003), daylight: red leads, clearly."""
+    r, g, b = (float(v) for v in rgb)
+    return r > 95 and g > 40 and b > 20 and r - min(g, b) > 15 and r - g > 15 and r > b
 
 
 class Recolour:
@@ -34,8 +40,8 @@ class Recolour:
     light-blue one.
     """
 
-    def __init__(self, p: float = 0.5) -> None:
-        self.p = p
+    def __init__(self, p: float = 0.5, skin: bool = True) -> None:
+        self.p, self.skin = p, skin
 
     def __call__(self, image: torch.Tensor, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         masks = target["masks"]
@@ -54,14 +60,17 @@ class Recolour:
             out[:, mask] = paint[:, mask].clamp(0, 255)
         return tv_tensors.wrap(out.to(image.dtype), like=image), target
 
-    @staticmethod
-    def _colour() -> torch.Tensor:
+    def _colour(self) -> torch.Tensor:
+        """A mask colour; with ``skin`` False, never one that ``looks_like_skin``."""
         kind = _rand(0, 1)
         if kind < 0.25:  # dark: black / navy cloth
             return torch.full((3,), _rand(15, 60)) + torch.empty(3).uniform_(-10, 10)
         if kind < 0.5:  # white / grey: KN95, N95
             return torch.full((3,), _rand(120, 245)) + torch.empty(3).uniform_(-8, 8)
-        return torch.empty(3).uniform_(0, 255)  # any colour
+        colour = torch.empty(3).uniform_(0, 255)  # any colour
+        while not self.skin and looks_like_skin(colour):
+            colour = torch.empty(3).uniform_(0, 255)
+        return colour
 
     def _pattern(self, paint: torch.Tensor, shade: torch.Tensor) -> torch.Tensor:
         """Stripes in a second colour, or a print of two to four colours; shading kept."""
@@ -305,7 +314,7 @@ def build_transforms(
     """The named preset as one callable on (uint8 image, target); None for ``none``.
 
     ``source`` returns a random other sample (HWC image, masks, labels) for copy-paste;
-    ``tile_crop`` is ``TileCrop``'s probability in the strong preset (0: left out).
+    ``tile_crop`` is ``TileCrop``'s probability in the strong and faces presets (0: left out).
     """
     if preset == "none":
         return None
@@ -317,36 +326,52 @@ def build_transforms(
                 v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.15),
             ]
         )
-    if preset == "strong":
-        crop: Callable[..., Any] = FrameInstance(
-            image_size,
-            otherwise=v2.RandomResizedCrop(
-                image_size, scale=(0.25, 1.0), ratio=(0.75, 1.33), antialias=True
-            ),
-        )
-        if tile_crop > 0:
-            crop = TileCrop(image_size, otherwise=crop, p=tile_crop)
-        return v2.Compose(
-            [
-                v2.RandomHorizontalFlip(),
-                *([CopyPaste(source, p=0.3)] if source else []),
-                Recolour(p=0.6),
-                Occlude(p=0.25),
-                v2.RandomApply(
-                    # grey padding for the image only: masks must stay 0/1
-                    [
-                        v2.RandomZoomOut(
-                            fill={tv_tensors.Image: 114, "others": 0}, side_range=(1.0, 2.5)
-                        )
-                    ],
-                    p=0.25,
-                ),
-                crop,
-                v2.RandomApply([v2.RandomRotation(15)], p=0.4),
-                v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.5, hue=0.5),
-                v2.RandomGrayscale(p=0.05),
-                v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 2.0))], p=0.3),
-                Noise(p=0.3),
-            ]
-        )
+    if preset in ("strong", "faces"):
+        return _varied(image_size, source, tile_crop, faces=preset == "faces")
     raise ValueError(f"unknown augmentation preset {preset!r}; choose from {list(PRESETS)}")
+
+
+def _varied(
+    image_size: int,
+    source: Callable[[], tuple[Any, Any, Any]] | None,
+    tile_crop: float,
+    faces: bool,
+) -> Callable[..., Any]:
+    """The strong preset: any mask colour, any hue, framing, occluders, zoom, blur and noise.
+
+    ``faces`` (a faces model's preset) keeps what tells a bare face from a masked one: hues
+    move a little (skin stays skin) and no mask is repainted in a skin colour.
+    """
+    crop: Callable[..., Any] = FrameInstance(
+        image_size,
+        otherwise=v2.RandomResizedCrop(
+            image_size, scale=(0.25, 1.0), ratio=(0.75, 1.33), antialias=True
+        ),
+    )
+    if tile_crop > 0:
+        crop = TileCrop(image_size, otherwise=crop, p=tile_crop)
+    return v2.Compose(
+        [
+            v2.RandomHorizontalFlip(),
+            *([CopyPaste(source, p=0.3)] if source else []),
+            Recolour(p=0.6, skin=not faces),
+            Occlude(p=0.25),
+            v2.RandomApply(
+                # grey padding for the image only: masks must stay 0/1
+                [
+                    v2.RandomZoomOut(
+                        fill={tv_tensors.Image: 114, "others": 0}, side_range=(1.0, 2.5)
+                    )
+                ],
+                p=0.25,
+            ),
+            crop,
+            v2.RandomApply([v2.RandomRotation(15)], p=0.4),
+            v2.ColorJitter(
+                brightness=0.4, contrast=0.4, saturation=0.5, hue=0.05 if faces else 0.5
+            ),
+            v2.RandomGrayscale(p=0.05),
+            v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 2.0))], p=0.3),
+            Noise(p=0.3),
+        ]
+    )
