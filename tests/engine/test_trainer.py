@@ -3,11 +3,17 @@
 import os
 import socket
 import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
 
 from facemask_rcnn.cli import main
+from facemask_rcnn.config import load_config
+from facemask_rcnn.data import MaskDataset
+from facemask_rcnn.data.records import ImageRecord, Instance
+from facemask_rcnn.data.sampling import RepeatFactorSampler
 from facemask_rcnn.data.synth import synthesize
 from facemask_rcnn.engine import TrainingDiverged, TrainingError, train
 from facemask_rcnn.engine import trainer as trainer_module
@@ -18,7 +24,7 @@ from facemask_rcnn.engine.layers import (
     trainable_names,
 )
 from facemask_rcnn.engine.logs import read_metrics
-from facemask_rcnn.engine.trainer import weight_average
+from facemask_rcnn.engine.trainer import _loader, weight_average
 from facemask_rcnn.modeling import build_model
 from tests.conftest import TINY, tiny_config
 
@@ -514,3 +520,17 @@ def test_quick_ap_of_a_faces_model_compares_boxes_as_filled_rectangles():
     assert filled.shape == (2, 4, 5)
     assert filled[0].sum() == 3 and filled[0, 2, 1:4].all()
     assert filled[1].sum() == 3 and filled[1, 0, 0:3].all()  # rounded to whole pixels
+
+
+def test_repeat_threshold_draws_rare_class_images_more_often_in_training_only():
+    records = [
+        ImageRecord(Path(f"{i}.jpg"), 10, 10, [Instance(label, bbox=(1, 1, 5, 5))])
+        for i, label in enumerate(["masked"] * 9 + ["bare"])
+    ]
+    config = load_config(overrides=["task=faces", "repeat_threshold=0.5"])
+    dataset = MaskDataset(records, config.class_names)
+    loader = _loader(dataset, config, shuffle=True, epoch=0)
+    assert isinstance(loader.sampler, RepeatFactorSampler)
+    drawn = Counter(loader.sampler)
+    assert drawn[9] in (2, 3) and all(drawn[i] == 1 for i in range(9))  # sqrt(0.5 / 0.1) = 2.24
+    assert len(_loader(dataset, config, shuffle=False, epoch=0).sampler) == len(records)

@@ -17,12 +17,13 @@ from typing import Any
 
 import torch
 from timm.utils import ModelEmaV3
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from .. import __version__
 from ..config import Config, Stage, saved_config
 from ..data import MaskDataset, collate
+from ..data.sampling import RepeatFactorSampler, repeat_factors
 from ..devices import resolve_device
 from ..fileio import new_folder
 from ..modeling import FaceMaskRCNN, build_model
@@ -121,9 +122,12 @@ def optimizer_step(
 
 
 def _loader(dataset: MaskDataset, config: Config, shuffle: bool, epoch: int) -> DataLoader:
-    sampler = None
+    sampler: Sampler[int] | None = None
     generator = torch.Generator().manual_seed(config.seed + epoch + 1000 * dist.rank())
-    if dist.is_distributed():
+    if shuffle and config.repeat_threshold > 0:
+        factors = repeat_factors(dataset.records, config.repeat_threshold)
+        sampler = RepeatFactorSampler(factors, config.seed, epoch, dist.rank(), dist.world_size())
+    elif dist.is_distributed():
         sampler = DistributedSampler(dataset, shuffle=shuffle, seed=config.seed)
         sampler.set_epoch(epoch)
     return DataLoader(
@@ -288,7 +292,8 @@ def run_stage(run: Run, si: int, resumed: bool) -> None:
     count = set_trainable(run.model, st.layers)
     groups = param_groups(run.model, st.lr, config.layer_lr_decay)
     optimizer = build_optimizer(config, groups)
-    iters = st.epochs * math.ceil(len(run.train_set) / (config.batch_size * dist.world_size()))
+    per_epoch = round(sum(repeat_factors(run.train_set.records, config.repeat_threshold)))
+    iters = st.epochs * math.ceil(per_epoch / (config.batch_size * dist.world_size()))
     run.clock = stage_clock(run, si)
     scheduler = build_scheduler(optimizer, st.warmup_iters, iters, run.clock and run.clock.share)
     run.average = weight_average(run.model, config.ema_decay)
