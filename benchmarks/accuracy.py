@@ -1,7 +1,8 @@
 """Accuracy benchmark: train the default recipe within a wall-clock budget, then measure it.
 
     .venv/bin/python benchmarks/accuracy.py [--minutes 30] [--set key=value ...] [--data DIR ...]
-        [--tile PX ...] [--weights CHECKPOINT] [--config configs/faces.yaml --scenes-train]
+        [--tile PX ...] [--weights CHECKPOINT [--mask-weights MASKS_MODEL]]
+        [--config configs/faces.yaml --scenes-train]
 
 Trains on ``maskedface/training`` (plus the config's ``synthetic_scenes`` and any ``--data``
 datasets) from ImageNet weights and fresh heads, then prints one JSON line: Matterport
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--data", action="append", default=[], help="another training dataset")
     parser.add_argument("--out", default="runs/bench", help="run folder (new name if taken)")
     parser.add_argument("--weights", help="skip training: evaluate this checkpoint")
+    parser.add_argument("--mask-weights", help="faces model: masks from this masks model")
     parser.add_argument("--tile", type=int, action="append", default=[], help="scenes: tile size")
     parser.add_argument(
         "--scenes-train",
@@ -110,23 +112,22 @@ def main() -> None:
         images_per_s = round(sum(r["images"] for r in result.metrics) / seconds, 2)
         checkpoint = result.run_dir / "best.pt"
     inference = args.set if args.weights else []  # with --weights, --set changes inference only
-    predictor = Predictor.from_checkpoint(checkpoint, overrides=inference)
+    linked = {"overrides": inference, "mask_weights": args.mask_weights}
+    predictor = Predictor.from_checkpoint(checkpoint, **linked)
     maskedface = evaluate(predictor, SHARED / "maskedface", "test")
     realmask = evaluate(predictor, SHARED / "realmask-crops", None)
     held_back = held_back_scenes()
     threshold = predictor.min_score
     started = time.perf_counter()
     scenes = face_metrics(
-        Predictor.from_checkpoint(checkpoint, SCENE_FLOOR, overrides=inference),
+        Predictor.from_checkpoint(checkpoint, SCENE_FLOOR, **linked),
         held_back,
         min_score=threshold,
     )
     per_photo = (time.perf_counter() - started) / max(1, scenes["images"])
     tiled = {}
     for tile in args.tile:
-        tiled_predictor = Predictor.from_checkpoint(
-            checkpoint, SCENE_FLOOR, tile=tile, overrides=inference
-        )
+        tiled_predictor = Predictor.from_checkpoint(checkpoint, SCENE_FLOOR, tile=tile, **linked)
         found = face_metrics(tiled_predictor, held_back, min_score=threshold)
         tiled[f"tile{tile}"] = {
             "masked_recall": round(found["masked_recall"], 4),
@@ -139,6 +140,7 @@ def main() -> None:
         "overrides": args.set,
         "data": args.data,
         "checkpoint": str(checkpoint),
+        "mask_weights": args.mask_weights,
         "train_minutes": train_minutes,
         "train_images_per_s": images_per_s,
         "maskedface_test": summary(maskedface),

@@ -101,6 +101,9 @@ def test_cli_set_reaches_the_predictor_and_rejects_layer_changes(trained, tmp_pa
     assert main([*args, "--set", "box_head_size=16", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "box_head_size=16" in err and "\n" not in err
+    linked = ["--mask-weights", str(checkpoint), "--out", str(tmp_path / "m")]
+    assert main([*args, *linked]) == 2  # a masks model has no faces to put masks on
+    assert "a masks model's masks go on a faces model's faces" in capsys.readouterr().err
 
 
 def test_predict_folder_with_a_corrupt_file_writes_the_rest(trained, tmp_path, capsys):
@@ -333,3 +336,27 @@ def test_a_faces_overlay_colours_each_face_by_its_status():
     assert tuple(drawn[30, 20]) == STATUS_COLOURS["masked"]  # inside the masked face's mask
     assert tuple(drawn[20, 50]) == STATUS_COLOURS["bare"]  # the bare face's box edge
     assert tuple(drawn[30, 60]) == (0, 0, 0)  # a bare face has no mask painted
+
+
+def test_a_faces_model_takes_each_masked_face_s_mask_from_a_masks_model(bright_predictor):
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[28:40, 10:30] = 255  # a mask in the masked face (5, 5, 35, 45)
+    image[20:30, 55:70] = 255  # something in the bare face (50, 5, 75, 40)
+    image[50:58, 40:48] = 255  # on no face
+    faces = faces_predictor()
+    linked = Predictor(faces.engine, faces.config, 0.5, masks=bright_predictor())
+    prediction = linked.predict(image)
+    assert prediction.labels == ["masked", "bare"]
+    expected = np.zeros((60, 80), bool)
+    expected[28:40, 10:30] = True
+    assert np.array_equal(prediction.masks[0], expected) and prediction.masks[1].sum() == 0
+    # where the masks model finds no mask in a face, the face keeps its own
+    assert linked.predict(np.zeros((60, 80, 3), np.uint8)).masks[0].sum() == 20 * 24
+
+
+def test_mask_weights_go_from_a_masks_model_to_a_faces_model_only(bright_predictor):
+    faces = faces_predictor()
+    with pytest.raises(ValueError, match="a masks model's masks go on a faces model's faces"):
+        Predictor(faces.engine, faces.config, masks=faces)
+    with pytest.raises(ValueError, match="a masks model's masks"):
+        bright_predictor(masks=bright_predictor())

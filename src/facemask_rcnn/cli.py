@@ -180,6 +180,7 @@ def _predictor(args: argparse.Namespace):  # noqa: ANN202 - a Predictor
         tile=getattr(args, "tile", None),
         overrides=args.set,
         trust=args.trust_checkpoint,
+        mask_weights=getattr(args, "mask_weights", None),
     )
 
 
@@ -418,6 +419,9 @@ def _add_weights(parser: argparse.ArgumentParser, what: str, required: bool = Tr
 def _add_inference(parser: argparse.ArgumentParser, tiles: bool = True) -> None:
     """Weights, device, threshold, inference settings and (``tiles``) small-face options."""
     _add_weights(parser, "checkpoint (.pt) from facemask train, or an exported .onnx")
+    parser.add_argument(
+        "--mask-weights", help="faces model: take each face's mask from this masks model"
+    )
     _add_device(parser)
     parser.add_argument("--min-score", type=float, help="min confidence (default: the config's)")
     _add_set(parser, "an inference setting of the checkpoint, e.g. int8_box_head=false")

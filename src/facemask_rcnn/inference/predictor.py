@@ -21,6 +21,7 @@ from ..devices import resolve_device
 from ..modeling import load_trained
 from ..modeling.fold import for_inference
 from .engines import OnnxEngine, TorchEngine
+from .linking import link_masks
 from .results import Prediction
 from .tiling import cut_at_window_edges, merge_views, tile_windows
 
@@ -32,6 +33,8 @@ class Predictor:
     0.05, so any higher threshold works there too). For small faces: ``size`` sets the inference
     size (longest side; PyTorch engine only), and ``tile`` also runs overlapping ``tile``-pixel
     windows of larger images, each enlarged to the model's size, merged with the whole-image pass.
+    A faces model given ``masks`` (a masks model's Predictor) takes each masked face's mask from
+    it (``inference.linking``).
     """
 
     def __init__(
@@ -41,7 +44,11 @@ class Predictor:
         min_score: float | None = None,
         size: int | None = None,
         tile: int | None = None,
+        masks: Predictor | None = None,
     ) -> None:
+        if masks is not None and (config.task, masks.config.task) != ("faces", "masks"):
+            raise ValueError("mask weights: a masks model's masks go on a faces model's faces")
+        self.masks = masks
         self.engine = engine
         self.config = config
         self.class_names = list(config.class_names)
@@ -68,13 +75,18 @@ class Predictor:
         tile: int | None = None,
         overrides: list[str] | None = None,
         trust: bool = False,
+        mask_weights: str | Path | None = None,
     ) -> Predictor:
         """Load a training checkpoint (.pt) or an exported ONNX graph (.onnx).
 
+        ``mask_weights``: a masks model (.pt or .onnx) whose masks a faces model's faces take.
         ``overrides`` (``key=value``, PyTorch only) change inference settings of the checkpoint's
         config, such as ``rpn_post_nms_test``; settings that change a layer are refused.
         ``trust`` allows a checkpoint that needs pickle (arbitrary code) to load.
         """
+        masks = None
+        if mask_weights is not None:
+            masks = cls.from_checkpoint(mask_weights, device=device, trust=trust)
         if Path(path).suffix == ".onnx":
             if overrides:
                 raise ValueError(
@@ -84,11 +96,11 @@ class Predictor:
             if device is not None and resolve_device(device).type != "cpu":
                 raise ValueError(f"{path}: ONNX graphs run on the CPU (onnxruntime)")
             engine = OnnxEngine(path)
-            return cls(engine, engine.config, min_score, size, tile)
+            return cls(engine, engine.config, min_score, size, tile, masks)
         model, config = load_trained(path, overrides, trust=trust)
         int8 = config.int8_box_head and resolve_device(device).type == "cpu"
         model = for_inference(model, int8_linear=int8)
-        return cls(TorchEngine(model, device), config, min_score, size, tile)
+        return cls(TorchEngine(model, device), config, min_score, size, tile, masks)
 
     def predict(
         self, image: Image.Image | np.ndarray | str | Path, min_score: float | None = None
@@ -116,14 +128,13 @@ class Predictor:
         names = [self.class_names[int(i) - 1] for i in labels]
         if faces:  # a bare face has no mask, whatever its mask channel draws
             masks[torch.tensor([n not in MASKED_STATUSES for n in names], dtype=torch.bool)] = False
-        return Prediction(
-            boxes=boxes.numpy(),
-            scores=scores.numpy(),
-            labels=names,
-            masks=masks.numpy(),
-            seconds=time.perf_counter() - started,
-            task=config.task,
+        prediction = Prediction(
+            boxes.numpy(), scores.numpy(), names, masks.numpy(), task=config.task
         )
+        if self.masks is not None:
+            prediction.masks = link_masks(prediction, self.masks.predict(array))
+        prediction.seconds = time.perf_counter() - started
+        return prediction
 
     def _detect(
         self, array: np.ndarray, window: tuple[int, int, int, int], threshold: float
