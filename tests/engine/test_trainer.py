@@ -507,7 +507,7 @@ def test_a_faces_model_learns_from_outlines_and_face_boxes_and_is_evaluated_per_
     assert predictor.config.task == "faces"
     found = evaluate(predictor, boxes, split=None)  # face boxes: face-level metrics
     assert found["images"] == 2 and found["masked_faces"] > 0
-    assert set(found["status_ap50"]) == {"masked", "incorrect", "bare"}
+    assert set(found["status_ap50"]) == {"masked", "incorrect", "bare", "face"}
     assert 0.0 <= found["at_limit"]["masked_recall"] <= found["masked_recall"] <= 1.0
     masks = evaluate(predictor, data, split="val")  # outlines: its masks, as a masks model's
     assert masks["images"] == 2 and "face_mask" in masks["segm"]["per_class"]

@@ -8,6 +8,7 @@ stray masks belong to no labelled face (papers, clothes, signs).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -121,15 +122,25 @@ def face_metrics(
 def status_ap50(
     predictions: dict[Path, Prediction], faces: dict[Path, list[FaceBox]]
 ) -> dict[str, float]:
-    """COCO box AP at IoU 0.5 of each face status (-1 for a status no labelled face has)."""
+    """COCO box AP at IoU 0.5 of each face status (-1 for a status no labelled face has), and
+    of ``face``, every face whatever its status: how well faces are found, status aside."""
     truth, found = [], []
     for path, prediction in predictions.items():
         width, height = image_size(path)
         boxes = [Instance(status_of(b.label) or "bare", bbox=b.box) for b in faces[path]]
         truth.append(ImageRecord(path, width, height, boxes))
         found.append(prediction.to_record(path, width, height))
-    metrics = coco_metrics(truth, found, list(STATUSES), iou_types=("bbox",))
-    return {name: round(ap, 4) for name, ap in metrics["bbox"]["per_class50"].items()}
+    aps = coco_metrics(truth, found, list(STATUSES), iou_types=("bbox",))["bbox"]["per_class50"]
+    anonymous = [[_as_faces(r) for r in records] for records in (truth, found)]
+    aps |= coco_metrics(*anonymous, ["face"], iou_types=("bbox",))["bbox"]["per_class50"]
+    return {name: round(ap, 4) for name, ap in aps.items()}
+
+
+def _as_faces(record: ImageRecord) -> ImageRecord:
+    """The record with every instance labelled ``face``."""
+    return dataclasses.replace(
+        record, instances=[dataclasses.replace(i, label="face") for i in record.instances]
+    )
 
 
 def record_faces(records: list[ImageRecord]) -> dict[Path, list[FaceBox]]:
