@@ -114,9 +114,7 @@ class Config:
     batch_size: int = 2  # IMAGES_PER_GPU
     augment: str = "strong"  # augmentation preset: none | light | strong | faces
     tile_crop: float = 0.0  # strong/faces: chance to enlarge a small mask's window as --tile does
-    repeat_threshold: float = (
-        0.0  # repeat images of classes in fewer images than this share (0: off)
-    )
+    repeat_threshold: float = 0.0  # images of classes rarer than this share repeat (0: off)
     synthetic_scenes: int = 300  # procedural scenes added to training (single-class runs only)
     val_split: str = "val"  # the split that chooses best.pt; without it, part of train is held out
     val_ap_every: int = 1  # quick mask AP50 on val every N epochs (0 = never)
