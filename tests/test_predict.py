@@ -354,6 +354,21 @@ def test_a_faces_model_takes_each_masked_face_s_mask_from_a_masks_model(bright_p
     assert linked.predict(np.zeros((60, 80, 3), np.uint8)).masks[0].sum() == 20 * 24
 
 
+def test_the_masks_model_runs_only_on_photos_with_a_masked_face(bright_predictor):
+    class Counted:
+        config, calls = bright_predictor().config, 0
+
+        def predict(self, array):  # noqa: ANN001, ANN202
+            Counted.calls += 1
+            return bright_predictor().predict(array)
+
+    faces = faces_predictor()
+    linked = Predictor(faces.engine, faces.config, 0.5, masks=Counted())
+    linked.predict(np.zeros((60, 80, 3), np.uint8))  # a masked face and a bare one
+    linked.predict(np.zeros((60, 80, 3), np.uint8), min_score=0.95)  # no face at all
+    assert Counted.calls == 1
+
+
 def test_mask_weights_go_from_a_masks_model_to_a_faces_model_only(bright_predictor):
     faces = faces_predictor()
     with pytest.raises(ValueError, match="a masks model's masks go on a faces model's faces"):

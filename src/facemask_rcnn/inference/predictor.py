@@ -131,7 +131,7 @@ class Predictor:
         prediction = Prediction(
             boxes.numpy(), scores.numpy(), names, masks.numpy(), task=config.task
         )
-        if self.masks is not None:
+        if self.masks is not None and any(n in MASKED_STATUSES for n in names):
             prediction.masks = link_masks(prediction, self.masks.predict(array))
         prediction.seconds = time.perf_counter() - started
         return prediction
