@@ -8,7 +8,7 @@ import torchvision  # noqa: F401 - registers the ops a TorchScript graph calls
 
 from facemask_rcnn.cli import main
 from facemask_rcnn.config import Config
-from facemask_rcnn.export import export
+from facemask_rcnn.export import export, merge_roi_levels
 from facemask_rcnn.inference import Predictor
 from facemask_rcnn.modeling import build_model
 from tests.conftest import assert_same_detections
@@ -29,6 +29,16 @@ def test_onnx_matches_pytorch_on_five_images(trained, onnx_model):
     images = sorted(data.glob("*/*.jpg"))[:5]
     found = assert_same_detections(torch_predictor, onnx_predictor, images, 1e-3, min_iou=0.98)
     assert found > 0  # the comparison saw detections
+    ops = [node.op_type for node in onnx.load(str(onnx_model)).graph.node]
+    assert "ScatterElements" not in ops and "RoiAlign" in ops  # levels merged by one Gather
+
+
+def test_merge_roi_levels_restores_the_roi_order():
+    levels = torch.tensor([1, 0, 1, 0, 2])
+    # each level's results come in index order: level 0 pools RoIs 1, 3; level 1 RoIs 0, 2
+    pooled = [torch.tensor([[10.0], [30.0]]), torch.tensor([[0.0], [20.0]]), torch.tensor([[40.0]])]
+    merged = merge_roi_levels(levels, [p.view(-1, 1, 1, 1) for p in pooled])
+    assert merged.flatten().tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]
 
 
 def test_int8_onnx_graph_keeps_the_detections(trained, onnx_model, tmp_path, caplog):
@@ -136,8 +146,14 @@ def test_static_int8_graph_keeps_the_float_detections(trained, onnx_model, tmp_p
     out = tmp_path / "static.onnx"
     args = ["export", "--weights", str(checkpoint), "--out", str(out), "--int8", "static"]
     assert main([*args, "--calibration", str(data / "train"), "--calibration-images", "8"]) == 0
-    ops = {node.op_type for node in onnx.load(str(out)).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    nodes = onnx.load(str(out)).graph.node
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in nodes}
+    # GroupNorm runs in float: its output is quantised once, by the next layer, not inside it
+    made_by = {output: node.op_type for node in nodes for output in node.output}
+    inside = [
+        n for n in nodes if n.op_type == "QuantizeLinear" and "Norm" in made_by.get(n.input[0], "")
+    ]
+    assert "InstanceNormalization" in made_by.values() and not inside
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta["int8"] == "static"
     float_predictor = Predictor.from_checkpoint(onnx_model, min_score=0.3)
