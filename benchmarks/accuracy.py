@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench", help="run folder (new name if taken)")
     parser.add_argument("--weights", help="skip training: evaluate this checkpoint")
     parser.add_argument("--mask-weights", help="faces model: masks from this masks model")
+    parser.add_argument("--runtime", default="onnxruntime", help=".onnx weights: or openvino")
     parser.add_argument("--tile", type=int, action="append", default=[], help="scenes: tile size")
     parser.add_argument(
         "--scenes-train",
@@ -112,7 +113,7 @@ def main() -> None:
         images_per_s = round(sum(r["images"] for r in result.metrics) / seconds, 2)
         checkpoint = result.run_dir / "best.pt"
     inference = args.set if args.weights else []  # with --weights, --set changes inference only
-    linked = {"overrides": inference, "mask_weights": args.mask_weights}
+    linked = {"overrides": inference, "mask_weights": args.mask_weights, "runtime": args.runtime}
     predictor = Predictor.from_checkpoint(checkpoint, **linked)
     maskedface = evaluate(predictor, SHARED / "maskedface", "test")
     realmask = evaluate(predictor, SHARED / "realmask-crops", None)

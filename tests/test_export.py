@@ -8,8 +8,8 @@ import torchvision  # noqa: F401 - registers the ops a TorchScript graph calls
 
 from facemask_rcnn.cli import main
 from facemask_rcnn.config import Config
-from facemask_rcnn.export import export, merge_roi_levels
-from facemask_rcnn.inference import Predictor
+from facemask_rcnn.export import export, merge_roi_levels, nms_per_class
+from facemask_rcnn.inference import OnnxEngine, Predictor
 from facemask_rcnn.modeling import build_model
 from tests.conftest import assert_same_detections
 
@@ -26,11 +26,34 @@ def test_onnx_matches_pytorch_on_five_images(trained, onnx_model):
     checkpoint, data = trained
     torch_predictor = Predictor.from_checkpoint(checkpoint, 0.05, overrides=FLOAT)
     onnx_predictor = Predictor.from_checkpoint(onnx_model, min_score=0.05)
+    assert onnx_predictor.engine.device == "cpu (onnxruntime)"
     images = sorted(data.glob("*/*.jpg"))[:5]
     found = assert_same_detections(torch_predictor, onnx_predictor, images, 1e-3, min_iou=0.98)
     assert found > 0  # the comparison saw detections
     ops = [node.op_type for node in onnx.load(str(onnx_model)).graph.node]
     assert "ScatterElements" not in ops and "RoiAlign" in ops  # levels merged by one Gather
+
+
+def test_openvino_runs_the_graph_to_within_bf16_rounding(trained, onnx_model, capsys):
+    checkpoint, data = trained
+    torch_predictor = Predictor.from_checkpoint(checkpoint, 0.1, overrides=FLOAT)
+    openvino = Predictor.from_checkpoint(onnx_model, min_score=0.1, runtime="openvino")
+    assert openvino.engine.device == "cpu (openvino)"
+    images = sorted(data.glob("*/*.jpg"))[:5]
+    assert assert_same_detections(torch_predictor, openvino, images, 0.05, 0.9, 2.0) > 0
+    with pytest.raises(ValueError, match="choose onnxruntime or openvino"):
+        Predictor.from_checkpoint(onnx_model, runtime="tensorrt")
+    args = ["predict", str(data / "val"), "--runtime", "openvino", "--weights"]
+    assert main([*args, str(checkpoint)]) == 2  # a .pt runs in PyTorch
+    assert "runs exported .onnx graphs only" in capsys.readouterr().err
+
+
+def test_nms_per_class_suppresses_within_a_class_only():
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 10], [50, 50, 60, 60.0]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    classes = torch.tensor([1, 1, 2, 1])  # box 1 overlaps box 0 of its class; box 2 is class 2
+    assert nms_per_class(boxes, scores, classes, 0.5).tolist() == [0, 2, 3]
+    assert nms_per_class(boxes[:0], scores[:0], classes[:0], 0.5).shape == (0,)
 
 
 def test_merge_roi_levels_restores_the_roi_order():
@@ -70,8 +93,6 @@ def test_export_set_builds_settings_into_the_graph(trained, tmp_path):
 
 
 def test_onnx_engine_can_stop_its_threads_spinning(onnx_model):
-    from facemask_rcnn.inference import OnnxEngine
-
     key = "session.intra_op.allow_spinning"
     quiet = OnnxEngine(onnx_model, spinning=False).session.get_session_options()
     default = OnnxEngine(onnx_model).session.get_session_options()
@@ -80,11 +101,25 @@ def test_onnx_engine_can_stop_its_threads_spinning(onnx_model):
         default.get_session_config_entry(key)  # unset: onnxruntime's default, spinning
 
 
-def test_onnx_takes_other_image_sizes(onnx_model):
-    prediction = Predictor.from_checkpoint(onnx_model, min_score=0.05).predict(
-        np.random.default_rng(0).integers(0, 255, (70, 130, 3), dtype=np.uint8)
-    )
-    assert prediction.masks.shape[1:] == (70, 130)
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_onnx_takes_other_image_sizes(onnx_model, runtime):
+    predictor = Predictor.from_checkpoint(onnx_model, min_score=0.05, runtime=runtime)
+    noise = np.random.default_rng(0).integers(0, 255, (70, 130, 3), dtype=np.uint8)
+    assert predictor.predict(noise).masks.shape[1:] == (70, 130)
+
+
+def test_a_graph_that_finds_nothing_returns_empty_outputs(trained, tmp_path):
+    checkpoint, _ = trained
+    strict = ["min_confidence=0.999", *FLOAT]
+    graph = export(checkpoint, "onnx", tmp_path / "strict.onnx", min_score=1.0, overrides=strict)
+    for runtime in ("openvino", "onnxruntime"):
+        found = OnnxEngine(graph, runtime)(torch.rand(3, 50, 40))
+        assert {k: tuple(v.shape) for k, v in found.items()} == {
+            "boxes": (0, 4),
+            "labels": (0,),
+            "scores": (0,),
+            "masks": (0, 1, 50, 40),
+        }
 
 
 def test_subcategories_round_trip_by_name(tmp_path):
@@ -157,9 +192,10 @@ def test_static_int8_graph_keeps_the_float_detections(trained, onnx_model, tmp_p
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta["int8"] == "static"
     float_predictor = Predictor.from_checkpoint(onnx_model, min_score=0.3)
-    static = Predictor.from_checkpoint(out, min_score=0.3)
     images = sorted(data.glob("val/*.jpg")) + sorted(data.glob("train/*.jpg"))[:3]
-    found = assert_same_detections(float_predictor, static, images, 0.15, 0.85, box_tol=3.0)
-    assert found > 0
+    for runtime in ("openvino", "onnxruntime"):
+        static = Predictor.from_checkpoint(out, min_score=0.3, runtime=runtime)
+        found = assert_same_detections(float_predictor, static, images, 0.15, 0.85, box_tol=3.0)
+        assert found > 0
     assert main([*args[:-2], "--int8", "static"]) == 2  # calibration is required
     assert "needs --calibration" in capsys.readouterr().err

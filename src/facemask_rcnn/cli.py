@@ -16,6 +16,7 @@ from . import __version__
 from .config import load_config
 from .engine.trainer import TrainingDiverged, TrainingError
 from .extras import MissingExtra
+from .inference.engines import RUNTIMES
 from .modeling.backbones import WeightsUnavailable
 
 EPILOGS = {
@@ -181,6 +182,7 @@ def _predictor(args: argparse.Namespace):  # noqa: ANN202 - a Predictor
         overrides=args.set,
         trust=args.trust_checkpoint,
         mask_weights=getattr(args, "mask_weights", None),
+        runtime=args.runtime,
     )
 
 
@@ -423,6 +425,12 @@ def _add_inference(parser: argparse.ArgumentParser, tiles: bool = True) -> None:
         "--mask-weights", help="faces model: take each face's mask from this masks model"
     )
     _add_device(parser)
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="onnxruntime",
+        help=".onnx graphs: openvino is faster on CPUs with bf16, not bit-exact (onnxruntime)",
+    )
     parser.add_argument("--min-score", type=float, help="min confidence (default: the config's)")
     _add_set(parser, "an inference setting of the checkpoint, e.g. int8_box_head=false")
     if tiles:

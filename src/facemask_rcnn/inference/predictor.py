@@ -76,9 +76,11 @@ class Predictor:
         overrides: list[str] | None = None,
         trust: bool = False,
         mask_weights: str | Path | None = None,
+        runtime: str = "onnxruntime",
     ) -> Predictor:
         """Load a training checkpoint (.pt) or an exported ONNX graph (.onnx).
 
+        ``runtime`` runs an ONNX graph: ``onnxruntime`` or ``openvino`` (see ``OnnxEngine``).
         ``mask_weights``: a masks model (.pt or .onnx) whose masks a faces model's faces take.
         ``overrides`` (``key=value``, PyTorch only) change inference settings of the checkpoint's
         config, such as ``rpn_post_nms_test``; settings that change a layer are refused.
@@ -86,7 +88,7 @@ class Predictor:
         """
         masks = None
         if mask_weights is not None:
-            masks = cls.from_checkpoint(mask_weights, device=device, trust=trust)
+            masks = cls.from_checkpoint(mask_weights, device=device, trust=trust, runtime=runtime)
         if Path(path).suffix == ".onnx":
             if overrides:
                 raise ValueError(
@@ -94,9 +96,11 @@ class Predictor:
                     f"give them to facemask export --set"
                 )
             if device is not None and resolve_device(device).type != "cpu":
-                raise ValueError(f"{path}: ONNX graphs run on the CPU (onnxruntime)")
-            engine = OnnxEngine(path)
+                raise ValueError(f"{path}: ONNX graphs run on the CPU (OpenVINO or onnxruntime)")
+            engine = OnnxEngine(path, runtime)
             return cls(engine, engine.config, min_score, size, tile, masks)
+        if runtime != "onnxruntime":
+            raise ValueError(f"{path}: runtime {runtime} runs exported .onnx graphs only")
         model, config = load_trained(path, overrides, trust=trust)
         int8 = config.int8_box_head and resolve_device(device).type == "cpu"
         model = for_inference(model, int8_linear=int8)
