@@ -8,12 +8,15 @@ int8; ``ours_float`` folded only; ``ours_unfolded`` as built; ``ours_onnxruntime
 graph as ``facemask export`` writes it, fully connected layers in int8, and
 ``ours_onnxruntime_float`` in float, ``ours_onnxruntime_static`` with every convolution and
 fully connected layer in int8 (``facemask export --int8 static``, calibrated on 32 synthetic
-scenes), all with onnxruntime's idle threads not spinning; ``ours_bf16`` the PyTorch model
-under ``torch.autocast("cpu", torch.bfloat16)``; R50-FPN as torchvision ships it and folded
-and quantised alike): median latency, ratios, the PyTorch model's time per stage (backbone,
-FPN, RPN, box head, mask head, mask pasting; medians, ms), forward GFLOPs
-(torch.utils.flop_counter), the peak memory of inference and of training the default model at
-batch 2 (child processes' peak resident memory). Prints one JSON line.
+scenes), all with onnxruntime's idle threads not spinning; ``ours_openvino_static`` and
+``ours_openvino_float`` the same graphs run by OpenVINO (``--runtime openvino``: bf16 outside
+the int8 layers where the CPU has it); ``ours_bf16`` the PyTorch model under
+``torch.autocast("cpu", torch.bfloat16)``; R50-FPN as torchvision ships it and folded and
+quantised alike): median latency, ratios, the time per stage (backbone, FPN, RPN, box head,
+mask head, mask pasting; medians, ms) of the PyTorch model and (onnxruntime's profiler) of the
+static int8 graph, forward GFLOPs (torch.utils.flop_counter), the peak memory of inference
+(PyTorch; the static graph in OpenVINO) and of training the default model at batch 2 (child
+processes' peak resident memory). Prints one JSON line.
 The models are untrained, so every model is made to return exactly ``--detections``
 instances (score threshold 0, that many kept): the mask head then does the same work in each.
 """
@@ -115,13 +118,51 @@ def stage_times(model: torch.nn.Module, image: torch.Tensor, runs: int) -> dict[
     return {name: round(statistics.median(v), 1) for name, v in samples.items()}
 
 
-def inference_peak_mb(overrides: list[str]) -> float:
-    """Peak RSS (MB) of a process that builds the default model as Predictor runs it on a CPU
-    and predicts three 384-px scenes."""
+# The static graph's node-name scopes, by stage; NMS and the mask-pasting Loop have none.
+GRAPH_STAGES = {
+    "backbone": ("/model/backbone/body/",),
+    "fpn": ("/model/backbone/fpn/",),
+    "rpn": ("/model/rpn/", "NonMaxSuppression"),
+    "box_head": ("/model/roi_heads/box_",),
+    "mask_head": ("/model/roi_heads/mask_",),
+    "paste": ("Loop",),
+}
+
+
+def graph_stage_times(graph: Path, image: torch.Tensor, runs: int) -> dict[str, float]:
+    """ms per stage of an ONNX graph per run (onnxruntime's profiler: kernel time summed over
+    ``runs`` runs, divided by them; NMS counted with the RPN, where most of its boxes are)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.log_severity_level = 3
+    options.profile_file_prefix = str(graph.with_suffix(""))
+    session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    for _ in range(runs):
+        session.run(None, {"image": image.numpy()})
+    spent = dict.fromkeys([*GRAPH_STAGES, "rest"], 0.0)
+    for event in json.loads(Path(session.end_profiling()).read_text()):
+        name = event.get("name", "")
+        if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
+            continue
+        stage = next((k for k, v in GRAPH_STAGES.items() if name.startswith(v)), "rest")
+        spent[stage] += event["dur"] / 1000 / runs
+    return {k: round(v, 1) for k, v in spent.items()}
+
+
+def inference_peak_mb(overrides: list[str], graph: Path | None = None) -> float:
+    """Peak RSS (MB) of a process that predicts three 384-px scenes with the default model as
+    Predictor runs it on a CPU, or with ``graph`` run by OpenVINO."""
     config = load_config(overrides=overrides)
-    model = for_inference(build_model(config, weights="none"), int8_linear=config.int8_box_head)
     scene, _ = render_scene(np.random.default_rng(0), config.image_size)
     image = torch.from_numpy(np.array(scene)).permute(2, 0, 1).float() / 255
+    if graph is not None:
+        engine = OnnxEngine(graph, "openvino")
+        for _ in range(3):
+            engine(image)
+        return peak_rss_mb()
+    model = for_inference(build_model(config, weights="none"), int8_linear=config.int8_box_head)
     with torch.no_grad():
         for _ in range(3):
             model([image])
@@ -204,6 +245,9 @@ def main() -> None:
         calibration=scenes,
     )
     onnx_static = OnnxEngine(graph, spinning=False)
+    static_graph = graph
+    openvino_static = OnnxEngine(graph, "openvino")
+    openvino_float = OnnxEngine(folder / "f.onnx", "openvino")
     runners = {
         "ours": lambda: ours([image]),
         "ours_float": lambda: ours_float([image]),
@@ -211,6 +255,8 @@ def main() -> None:
         "ours_onnxruntime": lambda: onnx(image),
         "ours_onnxruntime_float": lambda: onnx_float(image),
         "ours_onnxruntime_static": lambda: onnx_static(image),
+        "ours_openvino_static": lambda: openvino_static(image),
+        "ours_openvino_float": lambda: openvino_float(image),
         "ours_bf16": lambda: bf16([image]),
         "torchvision_r50": lambda: reference([image]),
         "torchvision_r50_folded": lambda: reference_folded([image]),
@@ -235,14 +281,18 @@ def main() -> None:
             "ours": len(ours([image])[0]["scores"]),
             "ours_onnxruntime": len(onnx(image)["scores"]),
             "ours_onnxruntime_static": len(onnx_static(image)["scores"]),
+            "ours_openvino_static": len(openvino_static(image)["scores"]),
             "ours_bf16": len(bf16([image])[0]["scores"]),
             "torchvision_r50": len(reference([image])[0]["scores"]),
         }
     stages = stage_times(ours, image, args.runs)
+    static_stages = graph_stage_times(static_graph, image, args.runs)
     with mp.get_context("spawn").Pool(1) as pool:
         peak = pool.apply(train_peak_mb, (args.set,))
     with mp.get_context("spawn").Pool(1) as pool:
         inference_peak = pool.apply(inference_peak_mb, (args.set,))
+    with mp.get_context("spawn").Pool(1) as pool:
+        openvino_peak = pool.apply(inference_peak_mb, (args.set + fixed, static_graph))
     line = {
         "image_size": size,
         "threads": torch.get_num_threads(),
@@ -260,13 +310,24 @@ def main() -> None:
             median["ours_onnxruntime_float"] / median["ours_onnxruntime_static"], 2
         ),
         "bf16_vs_float": round(median["ours_float"] / median["ours_bf16"], 2),
+        "openvino_static_vs_r50": round(
+            median["torchvision_r50"] / median["ours_openvino_static"], 2
+        ),
+        "openvino_vs_onnxruntime_static": round(
+            median["ours_onnxruntime_static"] / median["ours_openvino_static"], 2
+        ),
+        "openvino_float_vs_onnxruntime_float": round(
+            median["ours_onnxruntime_float"] / median["ours_openvino_float"], 2
+        ),
         "stages_ms": stages,
+        "static_graph_stages_ms": static_stages,
         "gflops": {
             "ours": round(gflops(ours_float, image), 2),  # int8 ops are not counted
             "torchvision_r50": round(gflops(reference, image), 2),
         },
         "train_peak_rss_mb_batch2": round(peak, 0),
         "inference_peak_rss_mb": round(inference_peak, 0),
+        "openvino_static_peak_rss_mb": round(openvino_peak, 0),
     }
     print(json.dumps(line))
 

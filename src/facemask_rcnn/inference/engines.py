@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision.models.detection.roi_heads import paste_masks_in_image
 
 from ..config import saved_config
 from ..devices import resolve_device
@@ -56,6 +57,7 @@ class OnnxEngine:
         if "config" not in meta:
             raise ValueError(f"{path}: not exported by facemask (no config in the metadata)")
         self.config = saved_config(json.loads(meta["config"]))
+        self.pastes_masks = meta.get("masks") == "per_box"  # older graphs paste them inside
 
     def _load_onnxruntime(self, path: str | Path, spinning: bool) -> dict[str, str]:
         ort = require("onnxruntime", "export")
@@ -73,7 +75,7 @@ class OnnxEngine:
         model = core.read_model(str(path))  # ONNX metadata lands in rt_info["framework"]
         meta = {
             key: model.get_rt_info(["framework", key]).astype(str)
-            for key in ("config", "class_names", "int8")
+            for key in ("config", "class_names", "int8", "masks")
             if model.has_rt_info(["framework", key])
         }
         compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
@@ -91,4 +93,7 @@ class OnnxEngine:
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         arrays = self._run(image.cpu().numpy())
-        return {name: torch.from_numpy(a) for name, a in zip(OUTPUTS, arrays, strict=True)}
+        out = {name: torch.from_numpy(a) for name, a in zip(OUTPUTS, arrays, strict=True)}
+        if self.pastes_masks:
+            out["masks"] = paste_masks_in_image(out["masks"], out["boxes"], image.shape[-2:])
+        return out
