@@ -1,19 +1,19 @@
-"""Speed benchmark: default model (PyTorch and onnxruntime) vs torchvision's R50-FPN Mask R-CNN.
+"""Speed benchmark: default model (PyTorch, onnxruntime, OpenVINO) vs torchvision's R50-FPN.
 
-    .venv/bin/python benchmarks/speed.py [--runs 15] [--detections 5] [--set key=value ...]
+    .venv/bin/python benchmarks/speed.py [--runs 15] [--block 5] [--detections 5] [--set k=v]
 
-In one process, same input image, size and detection settings for all, timed alternately
-(``ours`` is the model as ``Predictor`` runs it on a CPU, BatchNorm folded and linear layers in
-int8; ``ours_float`` folded only; ``ours_unfolded`` as built; ``ours_onnxruntime`` the ONNX
-graph as ``facemask export`` writes it, fully connected layers in int8, and
-``ours_onnxruntime_float`` in float, ``ours_onnxruntime_static`` with every convolution and
-fully connected layer in int8 (``facemask export --int8 static``, calibrated on 32 synthetic
+In one process, same input image, size and detection settings for all, timed in turns
+(``median_ms``). ``ours`` is the model as ``Predictor`` runs it on a CPU, BatchNorm folded and
+linear layers in int8; ``ours_float`` folded only; ``ours_unfolded`` as built;
+``ours_onnxruntime`` the ONNX graph as ``facemask export`` writes it, fully connected layers in
+int8, ``ours_onnxruntime_float`` in float, ``ours_onnxruntime_static`` with every convolution
+and fully connected layer in int8 (``facemask export --int8 static``, calibrated on 32 synthetic
 scenes), all with onnxruntime's idle threads not spinning; ``ours_openvino_static`` and
 ``ours_openvino_float`` the same graphs run by OpenVINO (``--runtime openvino``: bf16 outside
 the int8 layers where the CPU has it); ``ours_bf16`` the PyTorch model under
-``torch.autocast("cpu", torch.bfloat16)``; R50-FPN as torchvision ships it and folded and
-quantised alike): median latency, ratios, the time per stage (backbone, FPN, RPN, box head,
-mask head, mask pasting; medians, ms) of the PyTorch model and (onnxruntime's profiler) of the
+``torch.autocast("cpu", torch.bfloat16)``; R50-FPN as torchvision ships it, and folded and
+quantised alike. Reports median latency, ratios, the time per stage (backbone, FPN, RPN, box
+head, mask head, mask pasting; ms) of the PyTorch model and (onnxruntime's profiler) of the
 static int8 graph, forward GFLOPs (torch.utils.flop_counter), the peak memory of inference
 (PyTorch; the static graph in OpenVINO) and of training the default model at batch 2 (child
 processes' peak resident memory). Prints one JSON line.
@@ -30,6 +30,7 @@ import multiprocessing as mp
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,20 @@ def inference_peak_mb(overrides: list[str], graph: Path | None = None) -> float:
     return peak_rss_mb()
 
 
+def median_ms(runners: dict[str, Callable[[], object]], runs: int, block: int) -> dict[str, float]:
+    """Median ms of ``runs`` calls of each runner, taken in turns of ``block`` calls each, so
+    that drift hits all alike; ``block`` > 1 also keeps the threads of the runtime just timed
+    (OpenMP, onnxruntime, OpenVINO's) from being timed waking, or spinning, into the next."""
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(-(-runs // block)):
+        for name, run in runners.items():
+            for _ in range(block):
+                started = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - started)
+    return {k: statistics.median(v[:runs]) * 1000 for k, v in times.items()}
+
+
 def calibration_scenes(folder: Path, size: int, count: int = 32) -> Path:
     """``count`` synthetic scenes saved as JPEGs: what ``--int8 static`` calibrates on here."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -201,6 +216,9 @@ def train_peak_mb(overrides: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--block", type=int, default=5, help="calls in a row per turn (1: alternate)"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--detections", type=int, default=5, help="instances per image")
     args = parser.parse_args()
@@ -266,16 +284,10 @@ def main() -> None:
         with torch.autocast("cpu", torch.bfloat16):
             return ours_float(images)
 
-    times: dict[str, list[float]] = {name: [] for name in runners}
     with torch.no_grad():
         for run in runners.values():
             run()  # warm-up
-        for _ in range(args.runs):
-            for name, run in runners.items():  # alternate, so drift hits all alike
-                started = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - started)
-    median = {k: statistics.median(v) * 1000 for k, v in times.items()}
+        median = median_ms(runners, args.runs, args.block)
     with torch.no_grad():
         counts = {
             "ours": len(ours([image])[0]["scores"]),

@@ -1,27 +1,26 @@
 """Our engines against Ultralytics YOLO11n-seg, end to end on one 384-px scene, side by side.
 
     pip install --target /tmp/ul --no-deps ultralytics   # a comparison only, never a dependency
-    PYTHONPATH=/tmp/ul .venv/bin/python benchmarks/yolo_speed.py [--runs 15] [--models yolo11n-seg]
+    PYTHONPATH=/tmp/ul .venv/bin/python benchmarks/yolo_speed.py [--runs 15] [--block 5]
 
 YOLO models are built from their YAML (random weights, nothing downloaded) and timed through
 ``model.predict`` at ``imgsz`` 384; ours through ``Predictor.predict`` (PyTorch, the float ONNX
-graph, and the static int8 graph calibrated on 32 synthetic scenes). Every model returns five
-masks (threshold 0), two threads, timings alternated, medians in ms; prints one JSON line with
-each ratio to the first YOLO model.
+graph, and the static int8 graph calibrated on 32 synthetic scenes, run by onnxruntime and by
+OpenVINO). Every model returns five masks (threshold 0), two threads, timed in turns of
+``--block`` calls (``speed.median_ms``), medians in ms; prints one JSON line with each ratio to
+the first YOLO model.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from speed import calibration_scenes
+from speed import calibration_scenes, median_ms
 
 from facemask_rcnn import Predictor, build_model, load_config
 from facemask_rcnn.data.synth import render_scene
@@ -33,6 +32,9 @@ DETECTIONS = 5  # every model returns this many masks (score threshold 0), as in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--block", type=int, default=5, help="calls in a row per turn (1: alternate)"
+    )
     parser.add_argument("--models", nargs="+", default=["yolo11n-seg", "yolov8n-seg"])
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -51,6 +53,9 @@ def main() -> None:
             export(folder / "m.pt", "onnx", folder / "s.onnx", int8="static", calibration=scenes),
             min_score=0.0,
         ),
+        "ours_openvino_static": Predictor.from_checkpoint(
+            folder / "s.onnx", min_score=0.0, runtime="openvino"
+        ),
     }
     image = np.array(render_scene(np.random.default_rng(0), config.image_size)[0])
     runners = {name: (lambda p=p: p.predict(image)) for name, p in ours.items()}
@@ -62,16 +67,10 @@ def main() -> None:
         runners[name] = lambda y=yolo: y.predict(
             image, imgsz=config.image_size, conf=0.0, max_det=DETECTIONS, verbose=False
         )
-    times: dict[str, list[float]] = {name: [] for name in runners}
     for run in runners.values():
         run()  # warm-up; YOLO's first predict sets torch to cores - 1 threads
     torch.set_num_threads(2)
-    for _ in range(args.runs):
-        for name, run in runners.items():
-            started = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - started)
-    median = {k: round(statistics.median(v) * 1000, 1) for k, v in times.items()}
+    median = {k: round(v, 1) for k, v in median_ms(runners, args.runs, args.block).items()}
     reference = median[args.models[0]]
     line = {
         "image_size": config.image_size,

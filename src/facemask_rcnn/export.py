@@ -215,7 +215,8 @@ def calibration_set(folder: str | Path, count: int) -> list[Path]:
 # The network's layers, by the module scopes torch.onnx gives node names: everything in them is
 # quantised (convolutions, fully connected layers, residual adds, upsampling), so activations
 # stay int8 from layer to layer; anchors, box decoding, NMS, RoIAlign and pasting stay float,
-# and so does GroupNorm (quantising its reshapes, scale and shift only adds conversions).
+# and so do GroupNorm and the FPN's sums of its outputs (quantising them only adds conversions).
+FPN_SCOPE = "/model/backbone/fpn/"
 NETWORK_SCOPES = (
     "/model/backbone/",
     "/model/rpn/head/",
@@ -226,10 +227,16 @@ NETWORK_SCOPES = (
 )
 
 
+def _scope(node: onnx.NodeProto) -> str:
+    """The module scope torch.onnx put in a node's name: ``/model/backbone/fpn/`` for
+    ``/model/backbone/fpn/Add_2``."""
+    return node.name.rsplit("/", 1)[0] + "/"
+
+
 def quantize_whole_graph(source: Path, out: Path, images: list[Path], size: int) -> None:
-    """Static int8 (QDQ) of the network's layers (NETWORK_SCOPES, GroupNorm aside): weights per
-    channel, activations calibrated on ``images`` (read as the Predictor reads them, longest
-    side ``size``); unreadable images are skipped."""
+    """Static int8 (QDQ) of the network's layers (NETWORK_SCOPES; GroupNorm and the FPN's sums
+    aside): weights per channel, activations calibrated on ``images`` (read as the Predictor
+    reads them, longest side ``size``); unreadable images are skipped."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -255,10 +262,9 @@ def quantize_whole_graph(source: Path, out: Path, images: list[Path], size: int)
 
     model = own_initializers(onnx.load(str(source)))
     nodes = model.graph.node
-    # torch.onnx writes GroupNorm as Reshape, InstanceNormalization, Reshape, Mul, Add in its scope
-    norms = tuple(
-        {n.name.rsplit("/", 1)[0] + "/" for n in nodes if n.op_type == "InstanceNormalization"}
-    )
+    # torch.onnx writes GroupNorm as Reshape, InstanceNormalization, Reshape, Mul, Add in its
+    # scope; the FPN's own scope holds its top-down sums and upsampling, fed by GroupNorm
+    in_float = {_scope(n) for n in nodes if n.op_type == "InstanceNormalization"} | {FPN_SCOPE}
     with _quiet_root_logger():
         quantize_static(
             model,
@@ -271,7 +277,7 @@ def quantize_whole_graph(source: Path, out: Path, images: list[Path], size: int)
             nodes_to_quantize=[
                 node.name
                 for node in nodes
-                if node.name.startswith(NETWORK_SCOPES) and not node.name.startswith(norms)
+                if node.name.startswith(NETWORK_SCOPES) and _scope(node) not in in_float
             ],
         )
 
