@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torchvision.models.detection.roi_heads import paste_masks_in_image
+from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
 
 from ..config import saved_config
 from ..devices import resolve_device
@@ -57,7 +58,12 @@ class OnnxEngine:
         if "config" not in meta:
             raise ValueError(f"{path}: not exported by facemask (no config in the metadata)")
         self.config = saved_config(json.loads(meta["config"]))
-        self.pastes_masks = meta.get("masks") == "per_box"  # older graphs paste them inside
+        # graphs written by earlier versions resize and paste inside themselves
+        self.pastes_masks = meta.get("masks") == "per_box"
+        self.resizer = None
+        if meta.get("input") == "resized":
+            size = self.config.image_size
+            self.resizer = GeneralizedRCNNTransform(size, size, [0.0] * 3, [1.0] * 3).eval()
 
     def _load_onnxruntime(self, path: str | Path, spinning: bool) -> dict[str, str]:
         ort = require("onnxruntime", "export")
@@ -75,7 +81,7 @@ class OnnxEngine:
         model = core.read_model(str(path))  # ONNX metadata lands in rt_info["framework"]
         meta = {
             key: model.get_rt_info(["framework", key]).astype(str)
-            for key in ("config", "class_names", "int8", "masks")
+            for key in ("config", "class_names", "int8", "masks", "input")
             if model.has_rt_info(["framework", key])
         }
         compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
@@ -92,8 +98,14 @@ class OnnxEngine:
         return meta
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        arrays = self._run(image.cpu().numpy())
+        size = image.shape[-2:]
+        image = image.cpu()
+        if self.resizer is not None:
+            image = self.resizer.resize(image)[0]
+        arrays = self._run(image.numpy())
         out = {name: torch.from_numpy(a) for name, a in zip(OUTPUTS, arrays, strict=True)}
+        if self.resizer is not None:
+            out["boxes"] = resize_boxes(out["boxes"], image.shape[-2:], size)
         if self.pastes_masks:
-            out["masks"] = paste_masks_in_image(out["masks"], out["boxes"], image.shape[-2:])
+            out["masks"] = paste_masks_in_image(out["masks"], out["boxes"], size)
         return out
