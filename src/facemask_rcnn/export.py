@@ -31,7 +31,7 @@ from .config import Config
 from .data.images import IMAGE_SUFFIXES, ImageError, read_image
 from .devices import resolve_device
 from .extras import require
-from .inference.engines import OUTPUTS
+from .inference.engines import OUTPUTS, graph_resizer
 from .modeling import load_trained
 from .modeling.fold import fold_batchnorm
 
@@ -136,7 +136,7 @@ def export(
         if int8 == "dynamic":
             quantize_linear_layers(float_graph, out)
         elif int8 == "static":
-            quantize_whole_graph(float_graph, out, images, size)
+            quantize_whole_graph(float_graph, out, images, config.image_size)
     graph = onnx.load(str(out))
     for key, value in metadata.items():
         graph.metadata_props.add(key=key, value=value)
@@ -247,8 +247,8 @@ def _scope(node: onnx.NodeProto) -> str:
 
 def quantize_whole_graph(source: Path, out: Path, images: list[Path], size: int) -> None:
     """Static int8 (QDQ) of the network's layers (NETWORK_SCOPES; GroupNorm and the FPN's sums
-    aside): weights per channel, activations calibrated on ``images`` (read as the Predictor
-    reads them, longest side ``size``); unreadable images are skipped."""
+    aside): weights per channel, activations calibrated on ``images`` (read and resized as the
+    Predictor and ``OnnxEngine`` do, longest side ``size``); unreadable images are skipped."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -256,6 +256,8 @@ def quantize_whole_graph(source: Path, out: Path, images: list[Path], size: int)
         QuantType,
         quantize_static,
     )
+
+    resizer = graph_resizer(size)
 
     class Images(CalibrationDataReader):
         def __init__(self) -> None:
@@ -268,8 +270,8 @@ def quantize_whole_graph(source: Path, out: Path, images: list[Path], size: int)
                 except ImageError as err:
                     log.warning("calibration: %s", err)
                     continue
-                image.thumbnail((size, size))
-                return {"image": np.asarray(image, np.float32).transpose(2, 0, 1) / 255}
+                pixels = torch.from_numpy(np.asarray(image, np.float32) / 255).permute(2, 0, 1)
+                return {"image": resizer.resize(pixels)[0].numpy()}
             return None
 
     model = own_initializers(onnx.load(str(source)))

@@ -33,6 +33,12 @@ class TorchEngine:
         return {k: v.cpu() for k, v in out.items()}
 
 
+def graph_resizer(size: int) -> GeneralizedRCNNTransform:
+    """What resizes an image for an exported graph, as the model would: ``.resize(image)[0]``
+    scales a (3, H, W) tensor to longest side ``size`` (bilinear)."""
+    return GeneralizedRCNNTransform(size, size, [0.0] * 3, [1.0] * 3).eval()
+
+
 class OnnxEngine:
     """An exported graph run on the CPU, called like the PyTorch model; ``config`` is the one
     built into the graph.
@@ -62,8 +68,7 @@ class OnnxEngine:
         self.pastes_masks = meta.get("masks") == "per_box"
         self.resizer = None
         if meta.get("input") == "resized":
-            size = self.config.image_size
-            self.resizer = GeneralizedRCNNTransform(size, size, [0.0] * 3, [1.0] * 3).eval()
+            self.resizer = graph_resizer(self.config.image_size)
 
     def _load_onnxruntime(self, path: str | Path, spinning: bool) -> dict[str, str]:
         ort = require("onnxruntime", "export")
