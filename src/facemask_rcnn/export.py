@@ -145,7 +145,8 @@ def export(
 
 
 def write_onnx(wrapper: SingleImage, example: torch.Tensor, path: Path) -> None:
-    """The float graph: one image of any size in, the four outputs out (masks per box)."""
+    """The float graph: one image resized by the engine in, the four outputs out (masks per
+    box)."""
     with torch.no_grad(), _graph_friendly_detection_steps():
         torch.onnx.export(
             wrapper,

@@ -45,8 +45,9 @@ class OnnxEngine:
 
     ``runtime``: ``onnxruntime`` computes exactly what the graph says; ``openvino`` runs it as
     OpenVINO does by default, in bf16 outside the int8 layers where the CPU has bf16 (AVX-512
-    BF16, AMX): on such a CPU 1.3x faster with the static int8 graph, 1.8x with the float one,
-    scores moved by about 0.01 and a low-scoring detection more or less.
+    BF16, AMX): on such a CPU 1.1-1.4x faster with the static int8 graph, 1.4-1.7x with the
+    float one (benchmarks/speed.py), scores moved by about 0.01, a low-scoring detection more or
+    less.
     """
 
     def __init__(
@@ -92,13 +93,13 @@ class OnnxEngine:
         compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
         request = compiled.create_infer_request()
         outputs = [compiled.output(name) for name in OUTPUTS]
+        lock = threading.Lock()  # one infer request: calls from the server's threads take turns
 
         def run(image: np.ndarray) -> list[np.ndarray]:
-            with lock:  # one infer request: calls from the server's threads take turns
+            with lock:
                 result = request.infer({0: image})  # outputs copied out of the request
             return [result[o] for o in outputs]
 
-        lock = threading.Lock()
         self._run = run
         return meta
 
