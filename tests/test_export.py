@@ -53,6 +53,9 @@ def test_openvino_runs_the_graph_to_within_bf16_rounding(trained, onnx_model, tm
     assert (tmp_path / "p" / "summary.json").exists()
     assert main([*args, str(checkpoint)]) == 2  # a .pt runs in PyTorch
     assert "runs exported .onnx graphs only" in capsys.readouterr().err
+    # with a graph among the two, the runtime is the graph's: only the task mismatch is left
+    with pytest.raises(ValueError, match="a masks model's masks go on a faces model's faces"):
+        Predictor.from_checkpoint(checkpoint, runtime="openvino", mask_weights=onnx_model)
 
 
 def test_nms_per_class_suppresses_within_a_class_only():
@@ -113,6 +116,31 @@ def test_onnx_takes_other_image_sizes(onnx_model, runtime):
     predictor = Predictor.from_checkpoint(onnx_model, min_score=0.05, runtime=runtime)
     noise = np.random.default_rng(0).integers(0, 255, (70, 130, 3), dtype=np.uint8)
     assert predictor.predict(noise).masks.shape[1:] == (70, 130)
+
+
+def test_graphs_that_resize_and_paste_inside_still_run(trained, onnx_model, tmp_path):
+    from unittest import mock
+
+    from torchvision.models.detection import transform
+
+    import facemask_rcnn.export as exporting
+
+    checkpoint, data = trained
+    with (  # export as earlier versions did: resize and paste in the graph, no metadata for it
+        mock.patch.object(exporting, "already_resized", transform.GeneralizedRCNNTransform.resize),
+        mock.patch.object(exporting, "masks_per_box", transform.paste_masks_in_image),
+    ):
+        graph = export(checkpoint, "onnx", tmp_path / "old.onnx", overrides=FLOAT)
+    model = onnx.load(str(graph))
+    kept = [p for p in model.metadata_props if p.key not in ("masks", "input")]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    onnx.save(model, str(graph))
+    assert "Loop" in {node.op_type for node in model.graph.node}  # pastes inside
+    old = Predictor.from_checkpoint(graph, min_score=0.05)
+    new = Predictor.from_checkpoint(onnx_model, min_score=0.05)
+    images = sorted(data.glob("*/*.jpg"))[:3]
+    assert assert_same_detections(new, old, images, 1e-3, min_iou=0.98) > 0
 
 
 def test_a_graph_that_finds_nothing_returns_empty_outputs(trained, tmp_path):

@@ -80,15 +80,20 @@ class Predictor:
     ) -> Predictor:
         """Load a training checkpoint (.pt) or an exported ONNX graph (.onnx).
 
-        ``runtime`` runs an ONNX graph: ``onnxruntime`` or ``openvino`` (see ``OnnxEngine``).
+        ``runtime`` runs the ONNX graphs among the two: ``onnxruntime`` or ``openvino`` (see
+        ``OnnxEngine``); a checkpoint runs in PyTorch.
         ``mask_weights``: a masks model (.pt or .onnx) whose masks a faces model's faces take.
         ``overrides`` (``key=value``, PyTorch only) change inference settings of the checkpoint's
         config, such as ``rpn_post_nms_test``; settings that change a layer are refused.
         ``trust`` allows a checkpoint that needs pickle (arbitrary code) to load.
         """
+        graphs = [p for p in (path, mask_weights) if p is not None and Path(p).suffix == ".onnx"]
+        if runtime != "onnxruntime" and not graphs:
+            raise ValueError(f"{path}: runtime {runtime} runs exported .onnx graphs only")
         masks = None
         if mask_weights is not None:
-            masks = cls.from_checkpoint(mask_weights, device=device, trust=trust, runtime=runtime)
+            own = runtime if mask_weights in graphs else "onnxruntime"  # the runtime is a graph's
+            masks = cls.from_checkpoint(mask_weights, device=device, trust=trust, runtime=own)
         if Path(path).suffix == ".onnx":
             if overrides:
                 raise ValueError(
@@ -99,8 +104,6 @@ class Predictor:
                 raise ValueError(f"{path}: ONNX graphs run on the CPU (OpenVINO or onnxruntime)")
             engine = OnnxEngine(path, runtime)
             return cls(engine, engine.config, min_score, size, tile, masks)
-        if runtime != "onnxruntime":
-            raise ValueError(f"{path}: runtime {runtime} runs exported .onnx graphs only")
         model, config = load_trained(path, overrides, trust=trust)
         int8 = config.int8_box_head and resolve_device(device).type == "cpu"
         model = for_inference(model, int8_linear=int8)
