@@ -53,6 +53,7 @@ def test_set_overrides_parse_values_as_yaml():
         ("loss_weights={mask: 2}", "loss_weights: unknown ['mask']"),
         ("optimizer=adam", "optimizer: 'adam'"),
         ("finest_stride=2", "finest_stride: 2 is not 4 or 8"),
+        ("fpn_norm=layer", "fpn_norm: 'layer' is not one of ['group', 'batch']"),
         ("synthetic_scenes=-1", "synthetic_scenes: -1 is negative"),
         ("roi_sampling_ratio=-1", "roi_sampling_ratio: -1 is negative"),
         ("ema_decay=1.0", "ema_decay: 1.0 is not in [0, 1)"),

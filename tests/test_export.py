@@ -8,10 +8,10 @@ import torchvision  # noqa: F401 - registers the ops a TorchScript graph calls
 
 from facemask_rcnn.cli import main
 from facemask_rcnn.config import Config
-from facemask_rcnn.export import export, merge_roi_levels, nms_per_class
+from facemask_rcnn.export import FPN_SCOPE, export, merge_roi_levels, nms_per_class
 from facemask_rcnn.inference import OnnxEngine, Predictor
 from facemask_rcnn.modeling import build_model
-from tests.conftest import assert_same_detections
+from tests.conftest import assert_same_detections, tiny_config
 
 FLOAT = ["int8_box_head=false"]
 
@@ -234,3 +234,23 @@ def test_static_int8_graph_keeps_the_float_detections(trained, onnx_model, tmp_p
         assert found > 0
     assert main([*args[:-2], "--int8", "static"]) == 2  # calibration is required
     assert "needs --calibration" in capsys.readouterr().err
+
+
+def test_a_batchnorm_fpn_runs_as_int8_convolutions_alone(trained, tmp_path):
+    from facemask_rcnn.engine import train
+
+    _, data = trained
+    config = tiny_config("[{layers: heads, epochs: 1, lr: 0.01}]", "fpn_norm=batch")
+    run = train(config, data, tmp_path / "run").run_dir
+    state = torch.load(run / "best.pt", map_location="cpu", weights_only=False)["model"]
+    means = [v for k, v in state.items() if k.startswith("backbone.fpn.") and "running_mean" in k]
+    assert len(means) == 8 and all(m.abs().sum() > 0 for m in means)  # estimated in training
+    out = tmp_path / "static.onnx"
+    args = ["export", "--weights", str(run / "best.pt"), "--out", str(out), "--int8", "static"]
+    assert main([*args, "--calibration", str(data / "train"), "--calibration-images", "4"]) == 0
+    nodes = onnx.load(str(out)).graph.node
+    made_by = {output: node.op_type for node in nodes for output in node.output}
+    assert not [n for n in nodes if "Normalization" in n.op_type]  # folded into the convolutions
+    fpn_convs = [n for n in nodes if n.op_type == "Conv" and n.name.startswith(FPN_SCOPE)]
+    assert len(fpn_convs) == 8
+    assert all(made_by[n.input[0]] == made_by[n.input[1]] == "DequantizeLinear" for n in fpn_convs)

@@ -18,6 +18,7 @@ import yaml
 
 LOSS_NAMES = ("rpn_class", "rpn_bbox", "mrcnn_class", "mrcnn_bbox", "mrcnn_mask")
 TASKS = ("masks", "faces")
+FPN_NORMS = ("group", "batch")  # modeling.backbones.fpn_norm_layer
 FACE_STATUSES = ("masked", "incorrect", "bare")  # a faces model's classes (data.faces)
 
 
@@ -79,6 +80,7 @@ class Config:
     fpn_channels: int = 128  # TOP_DOWN_PYRAMID_SIZE
     finest_stride: int = 4  # stride of the finest FPN level: 4 (P2-P6) or 8 (P3-P7, cheaper)
     separable_convs: bool = False  # FPN output and RPN 3x3 convolutions depthwise-separable
+    fpn_norm: str = "group"  # Lite backbones' FPN: group | batch (folds into the convolutions)
     anchor_sizes: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
     # ^ RPN_ANCHOR_SCALES: one size (pixels, after resize) per FPN level, finest first
     anchor_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
@@ -152,6 +154,8 @@ class Config:
             raise ConfigError(f"roi_sampling_ratio: {self.roi_sampling_ratio} is negative")
         if self.finest_stride not in (4, 8):
             raise ConfigError(f"finest_stride: {self.finest_stride} is not 4 or 8")
+        if self.fpn_norm not in FPN_NORMS:
+            raise ConfigError(f"fpn_norm: {self.fpn_norm!r} is not one of {list(FPN_NORMS)}")
         if self.synthetic_scenes < 0:
             raise ConfigError(f"synthetic_scenes: {self.synthetic_scenes} is negative")
         if not 0.0 <= self.tile_crop <= 1.0:

@@ -197,12 +197,21 @@ def test_separable_convs_keep_the_levels_and_shrink_the_3x3_convolutions(backbon
     assert all(torch.isfinite(v) for v in losses.values())
 
 
-@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "mobilenet_v3_large", "resnet50"])
-def test_folding_batchnorm_keeps_the_outputs(backbone):
+@pytest.mark.parametrize(
+    ("backbone", "fpn_norm"),
+    [
+        ("efficientnet_lite0", "group"),
+        ("efficientnet_lite0", "batch"),
+        ("mobilenet_v3_large", "group"),
+        ("resnet50", "group"),
+    ],
+)
+def test_folding_batchnorm_keeps_the_outputs(backbone, fpn_norm):
     from facemask_rcnn.modeling.fold import fold_batchnorm
 
     torch.manual_seed(0)
-    model = build_model(Config(backbone=backbone, image_size=96, fpn_channels=32), "none")
+    config = Config(backbone=backbone, image_size=96, fpn_channels=32, fpn_norm=fpn_norm)
+    model = build_model(config, "none")
     for module in model.modules():  # statistics far from the identity, so a wrong fold shows
         if hasattr(module, "running_var") and module.running_var is not None:
             module.running_mean.uniform_(-1, 1)
@@ -215,6 +224,8 @@ def test_folding_batchnorm_keeps_the_outputs(backbone):
         assert fold_batchnorm(model) == norms > 0  # every BatchNorm follows a convolution
         after = model.backbone(image)
     assert not any(hasattr(m, "running_var") for m in model.modules())
+    fpn_norms = [m for m in model.backbone.fpn.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert len(fpn_norms) == (8 if fpn_norm == "group" and backbone == "efficientnet_lite0" else 0)
     for key in before:  # float32 rounding through ~50 layers; a wrong fold is off by O(1)
         scale = before[key].abs().max().item()
         torch.testing.assert_close(after[key], before[key], rtol=1e-3, atol=1e-4 * scale)

@@ -12,6 +12,7 @@ import importlib
 import math
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import partial
 
 import timm
@@ -68,22 +69,41 @@ def _body_levels(finest_stride: int) -> list[int]:
     return [1, 2, 3] if finest_stride == 8 else [0, 1, 2, 3]
 
 
+def fpn_norm_layer(kind: str) -> Callable[[int], nn.Module]:
+    """The FPN convolutions' normalisation: ``group`` (GroupNorm, 16 groups) or ``batch``.
+
+    BatchNorm folds into the convolution before it for inference, so a static int8 graph runs
+    the FPN as int8 convolutions alone; GroupNorm stays a float op between them.
+    """
+    if kind == "group":
+        return partial(nn.GroupNorm, 16)
+    if kind == "batch":
+        return nn.BatchNorm2d
+    raise ValueError(f"unknown FPN normalisation {kind!r}; choose group or batch")
+
+
 class TimmFPN(nn.Module):
     """timm ``features_only`` body + torchvision FPN + max-pooled levels (five levels in all).
 
-    The FPN convolutions use GroupNorm: EfficientNet block outputs are linear (no activation) and
-    reach magnitudes near 10, which without normalisation blow up the fresh heads' first losses.
+    The FPN convolutions are normalised (``fpn_norm_layer``): EfficientNet block outputs are
+    linear (no activation) and reach magnitudes near 10, which without normalisation blow up the
+    fresh heads' first losses.
     """
 
     def __init__(
-        self, name: str, fpn_channels: int, finest_stride: int = 4, separable: bool = False
+        self,
+        name: str,
+        fpn_channels: int,
+        finest_stride: int = 4,
+        separable: bool = False,
+        fpn_norm: str = "group",
     ) -> None:
         super().__init__()
         levels = _body_levels(finest_stride)
         self.body = timm.create_model(
             name, features_only=True, out_indices=tuple(i + 1 for i in levels)
         )
-        norm = partial(nn.GroupNorm, 16)
+        norm = fpn_norm_layer(fpn_norm)
         self.fpn = FeaturePyramidNetwork(
             self.body.feature_info.channels(),
             fpn_channels,
@@ -134,18 +154,20 @@ def build_backbone(
     frozen_bn: bool | None = None,
     finest_stride: int = 4,
     separable: bool = False,
+    fpn_norm: str = "group",
 ) -> nn.Module:
     """FPN backbone with ``out_channels`` and ``roi_levels`` (the FPN outputs RoIs are pooled from).
 
     ``imagenet`` loads backbone weights (offline for Lite). ``frozen_bn`` (default: ``imagenet``)
     freezes BatchNorm, as for every pretrained start: batches of two images cannot estimate
     statistics, and the pretrained ones are better. ``separable`` makes the FPN's 3x3 output
-    convolutions depthwise-separable.
+    convolutions depthwise-separable. ``fpn_norm`` applies to the Lite backbones' FPN; the
+    torchvision backbones keep torchvision's FPN, without normalisation.
     """
     frozen_bn = imagenet if frozen_bn is None else frozen_bn
     levels = _body_levels(finest_stride)
     if name in TIMM_LITE:
-        model = TimmFPN(name, fpn_channels, finest_stride, separable)
+        model = TimmFPN(name, fpn_channels, finest_stride, separable, fpn_norm)
         if imagenet:
             load_lite_imagenet(model.body, name)
         if frozen_bn:

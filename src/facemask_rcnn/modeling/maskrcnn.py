@@ -129,6 +129,7 @@ def build_model(
         frozen_bn=config.weights != "none",  # any pretrained start, also when loading a checkpoint
         finest_stride=config.finest_stride,
         separable=config.separable_convs,
+        fpn_norm=config.fpn_norm,
     )
     levels = len(backbone_strides(backbone))
     kwargs = model_kwargs(config, levels, backbone.roi_levels)
