@@ -1,14 +1,15 @@
 """Our engines against Ultralytics YOLO11n-seg, end to end on one 384-px scene, side by side.
 
     pip install --target /tmp/ul --no-deps ultralytics   # a comparison only, never a dependency
-    PYTHONPATH=/tmp/ul .venv/bin/python benchmarks/yolo_speed.py [--runs 15] [--block 5]
+    PYTHONPATH=/tmp/ul .venv/bin/python benchmarks/yolo_speed.py [--runs 15] [--block 5] [--set k=v]
 
 YOLO models are built from their YAML (random weights, nothing downloaded) and timed through
 ``model.predict`` at ``imgsz`` 384; ours through ``Predictor.predict`` (PyTorch, the float ONNX
 graph, and the static int8 graph calibrated on 32 synthetic scenes, run by onnxruntime and by
-OpenVINO). Every model returns five masks (threshold 0), two threads, timed in turns of
-``--block`` calls (``speed.median_ms``), medians in ms; prints one JSON line with each ratio to
-the first YOLO model.
+OpenVINO; the float graph by OpenVINO too, in bf16 where the CPU has it). Every model returns
+five masks (threshold 0), two threads, timed in turns of ``--block`` calls
+(``speed.median_ms``), medians in ms; prints one JSON line with each ratio to the first YOLO
+model. ``--set`` changes our model's config, as in ``speed.py``.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ def main() -> None:
         "--block", type=int, default=5, help="calls in a row per turn (1: alternate)"
     )
     parser.add_argument("--models", nargs="+", default=["yolo11n-seg", "yolov8n-seg"])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     torch.manual_seed(0)
-    config = load_config(overrides=["min_confidence=0.0", f"max_detections={DETECTIONS}"])
+    overrides = ["min_confidence=0.0", f"max_detections={DETECTIONS}", *args.set]
+    config = load_config(overrides=overrides)
     folder = Path(tempfile.mkdtemp())
     torch.save(
         {"model": build_model(config).state_dict(), "config": config.to_dict()}, folder / "m.pt"
@@ -55,6 +58,9 @@ def main() -> None:
         ),
         "ours_openvino_static": Predictor.from_checkpoint(
             folder / "s.onnx", min_score=0.0, runtime="openvino"
+        ),
+        "ours_openvino_float": Predictor.from_checkpoint(
+            folder / "f.onnx", min_score=0.0, runtime="openvino"
         ),
     }
     image = np.array(render_scene(np.random.default_rng(0), config.image_size)[0])
@@ -73,6 +79,7 @@ def main() -> None:
     median = {k: round(v, 1) for k, v in median_ms(runners, args.runs, args.block).items()}
     reference = median[args.models[0]]
     line = {
+        "overrides": args.set,
         "image_size": config.image_size,
         "threads": torch.get_num_threads(),
         "median_ms": median,
