@@ -68,6 +68,12 @@ def test_bad_keys_and_types_are_clear_errors(override, message):
     assert message in str(err.value)
 
 
+def test_batch_fpn_norm_needs_a_lite_backbone():
+    assert load_config(overrides=["fpn_norm=batch"]).fpn_norm == "batch"  # the default is Lite0
+    with pytest.raises(ConfigError, match="fpn_norm: batch needs an efficientnet_lite backbone"):
+        load_config(overrides=["fpn_norm=batch", "backbone=resnet50"])
+
+
 def test_tile_crop_needs_the_strong_or_faces_preset():
     assert load_config(overrides=["tile_crop=0.5"]).tile_crop == 0.5  # the default is strong
     assert load_config(overrides=["augment=faces", "tile_crop=0.5"]).tile_crop == 0.5

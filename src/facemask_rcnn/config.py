@@ -156,6 +156,11 @@ class Config:
             raise ConfigError(f"finest_stride: {self.finest_stride} is not 4 or 8")
         if self.fpn_norm not in FPN_NORMS:
             raise ConfigError(f"fpn_norm: {self.fpn_norm!r} is not one of {list(FPN_NORMS)}")
+        if self.fpn_norm != "group" and not self.backbone.startswith("efficientnet_lite"):
+            raise ConfigError(
+                f"fpn_norm: {self.fpn_norm} needs an efficientnet_lite backbone "
+                f"({self.backbone}'s FPN has no normalisation)"
+            )
         if self.synthetic_scenes < 0:
             raise ConfigError(f"synthetic_scenes: {self.synthetic_scenes} is negative")
         if not 0.0 <= self.tile_crop <= 1.0:
