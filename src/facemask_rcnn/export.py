@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torchvision.models.detection import transform as detection_transform
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
+from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.ops import boxes as box_ops
 from torchvision.ops import nms, poolers
 
@@ -31,6 +32,7 @@ from .config import Config
 from .data.images import IMAGE_SUFFIXES, ImageError, read_image
 from .devices import resolve_device
 from .extras import require
+from .graph_proposals import proposals_best_anchors_first
 from .inference.engines import OUTPUTS, graph_resizer
 from .modeling import load_trained
 from .modeling.fold import fold_batchnorm
@@ -204,6 +206,7 @@ def _graph_friendly_detection_steps() -> Iterator[None]:
     no resize (``already_resized``) and masks left per box (``masks_per_box``): the engine does
     both, in less time than the graph's Resize and its Loop over detections."""
     with (
+        mock.patch.object(RegionProposalNetwork, "forward", proposals_best_anchors_first),
         mock.patch.object(poolers, "_onnx_merge_levels", merge_roi_levels),
         mock.patch.object(box_ops, "_batched_nms_coordinate_trick", nms_per_class),
         mock.patch.object(detection_transform, "paste_masks_in_image", masks_per_box),
