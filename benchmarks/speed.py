@@ -286,7 +286,8 @@ def main() -> None:
 
     with torch.no_grad():
         for run in runners.values():
-            run()  # warm-up
+            for _ in range(2):  # warm-up: OpenVINO compiles for a size it sees a second time
+                run()
         median = median_ms(runners, args.runs, args.block)
     with torch.no_grad():
         counts = {

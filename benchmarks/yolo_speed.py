@@ -74,7 +74,10 @@ def main() -> None:
             image, imgsz=config.image_size, conf=0.0, max_det=DETECTIONS, verbose=False
         )
     for run in runners.values():
-        run()  # warm-up; YOLO's first predict sets torch to cores - 1 threads
+        # warm-up: YOLO's first predict sets torch to cores - 1 threads; OpenVINO compiles
+        # for a size it sees a second time
+        for _ in range(2):
+            run()
     torch.set_num_threads(2)
     median = {k: round(v, 1) for k, v in median_ms(runners, args.runs, args.block).items()}
     reference = median[args.models[0]]

@@ -8,6 +8,7 @@ import torchvision  # noqa: F401 - registers the ops a TorchScript graph calls
 
 from facemask_rcnn.cli import main
 from facemask_rcnn.config import Config
+from facemask_rcnn.data.images import read_image
 from facemask_rcnn.export import FPN_SCOPE, export, merge_roi_levels, nms_per_class
 from facemask_rcnn.inference import OnnxEngine, Predictor
 from facemask_rcnn.modeling import build_model
@@ -56,6 +57,26 @@ def test_openvino_runs_the_graph_to_within_bf16_rounding(trained, onnx_model, tm
     # with a graph among the two, the runtime is the graph's: only the task mismatch is left
     with pytest.raises(ValueError, match="a masks model's masks go on a faces model's faces"):
         Predictor.from_checkpoint(checkpoint, runtime="openvino", mask_weights=onnx_model)
+
+
+def test_openvino_compiles_a_graph_for_a_size_that_comes_back(trained, onnx_model):
+    _, data = trained
+    scenes = [read_image(path) for path in sorted(data.glob("*/*.jpg"))[:5]]
+    scenes = [torch.from_numpy(np.asarray(scene)).permute(2, 0, 1) / 255 for scene in scenes]
+    exact = OnnxEngine(onnx_model)
+    scene = next(s for s in scenes if len(exact(s)["scores"]))  # a scene with detections
+    engine = OnnxEngine(onnx_model, "openvino")
+    runner = engine.openvino
+    once = engine(scene)
+    assert runner.compiled_sizes() == []  # a size seen once runs the any-size graph
+    again = engine(scene)
+    assert runner.compiled_sizes() == [tuple(scene.shape)]
+    assert len(again["scores"]) == len(once["scores"]) > 0
+    for key in ("boxes", "scores"):
+        torch.testing.assert_close(again[key], once[key], atol=0.5, rtol=0.02)
+    for size in [(3, 64, 96), (3, 64, 96), (3, 96, 48), (3, 96, 48)]:
+        engine(torch.rand(size))
+    assert runner.compiled_sizes() == [(3, 64, 96), (3, 96, 48)]  # the oldest size let go
 
 
 def test_nms_per_class_suppresses_within_a_class_only():
