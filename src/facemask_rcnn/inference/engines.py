@@ -108,8 +108,9 @@ class OpenVinoGraph:
 
     A graph compiled for any input size runs an image of a size seen for the first time; a size
     that comes back (a video's frames, one camera's photos) gets a graph compiled for it alone,
-    which runs 1.4-1.6x faster (benchmarks/speed.py) for about a second of compiling and 70-90 MB.
-    The ``kept`` sizes used last stay compiled. Calls from several threads take turns.
+    for about a second of compiling and 70-90 MB: 1.2-1.7x faster at 384 px, but for a static
+    int8 graph with GroupNorm, 7 % slower (benchmarks/RESULTS.md, proposals study). The ``kept``
+    sizes used last stay compiled. Calls from several threads take turns.
     """
 
     def __init__(self, path: str | Path, kept: int = 2) -> None:
