@@ -74,9 +74,15 @@ def test_openvino_compiles_a_graph_for_a_size_that_comes_back(trained, onnx_mode
     assert len(again["scores"]) == len(once["scores"]) > 0
     for key in ("boxes", "scores"):
         torch.testing.assert_close(again[key], once[key], atol=0.5, rtol=0.02)
-    for size in [(3, 64, 96), (3, 64, 96), (3, 96, 48), (3, 96, 48)]:
+    wide, narrow = (3, 64, 96), (3, 96, 48)
+    for size in [wide, wide, narrow, narrow]:  # two each: a free place, then none
         engine(torch.rand(size))
-    assert runner.compiled_sizes() == [(3, 64, 96), (3, 96, 48)]  # the oldest size let go
+    assert runner.compiled_sizes() == [tuple(scene.shape), wide]
+    for _ in range(2):  # narrow, seen 4 times, not more than twice the least used (2): waits
+        engine(torch.rand(narrow))
+    assert runner.compiled_sizes() == [tuple(scene.shape), wide]
+    engine(torch.rand(narrow))  # 5 > 2 x 2: takes the place of the least used (first of two)
+    assert runner.compiled_sizes() == [wide, narrow]
 
 
 def test_nms_per_class_suppresses_within_a_class_only():

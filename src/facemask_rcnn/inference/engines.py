@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,8 +109,10 @@ class OpenVinoGraph:
     A graph compiled for any input size runs an image of a size seen for the first time; a size
     that comes back (a video's frames, one camera's photos) gets a graph compiled for it alone,
     for about a second of compiling and 70-90 MB: 1.2-1.7x faster at 384 px, but for a static
-    int8 graph with GroupNorm, 7 % slower (benchmarks/RESULTS.md, proposals study). The ``kept``
-    sizes used last stay compiled. Calls from several threads take turns.
+    int8 graph with GroupNorm, 7 % slower (benchmarks/RESULTS.md, proposals study). At most
+    ``kept`` sizes are compiled; a new size takes the place of the least used one once it has
+    been seen more than twice as often, so mixed sizes never recompile on every call. Calls
+    from several threads take turns.
     """
 
     def __init__(self, path: str | Path, kept: int = 2) -> None:
@@ -124,8 +126,8 @@ class OpenVinoGraph:
         }
         self.kept = kept
         self._any_size = self._compile(self._model)
-        self._sizes: OrderedDict[tuple[int, ...], Callable] = OrderedDict()
-        self._seen: set[tuple[int, ...]] = set()
+        self._sizes: dict[tuple[int, ...], Callable] = {}
+        self._calls: Counter[tuple[int, ...]] = Counter()
         self._lock = threading.Lock()
 
     def _compile(self, model: Any) -> Callable[[np.ndarray], list[np.ndarray]]:
@@ -140,22 +142,20 @@ class OpenVinoGraph:
         return run
 
     def compiled_sizes(self) -> list[tuple[int, ...]]:
-        """Input shapes with a graph of their own, least recently used first."""
+        """Input shapes with a graph of their own, in the order they got it."""
         return list(self._sizes)
 
     def __call__(self, image: np.ndarray) -> list[np.ndarray]:
         shape = tuple(image.shape)
         with self._lock:
-            run = self._sizes.get(shape)
-            if run is not None:
-                self._sizes.move_to_end(shape)
-            elif shape in self._seen and self.kept > 0:
-                model = self._model.clone()
-                model.reshape({model.inputs[0]: shape})
-                run = self._sizes[shape] = self._compile(model)
-                if len(self._sizes) > self.kept:
-                    self._sizes.popitem(last=False)
-            else:
-                self._seen.add(shape)
-                run = self._any_size
-            return run(image)
+            self._calls[shape] += 1
+            if shape not in self._sizes and self._calls[shape] >= 2 and self.kept > 0:
+                if len(self._sizes) >= self.kept:
+                    least = min(self._sizes, key=self._calls.__getitem__)
+                    if self._calls[shape] > 2 * self._calls[least]:
+                        del self._sizes[least]
+                if len(self._sizes) < self.kept:
+                    model = self._model.clone()
+                    model.reshape({model.inputs[0]: shape})
+                    self._sizes[shape] = self._compile(model)
+            return self._sizes.get(shape, self._any_size)(image)
