@@ -200,11 +200,13 @@ def nms_per_class(
 
 @contextlib.contextmanager
 def _graph_friendly_detection_steps() -> Iterator[None]:
-    """While tracing: the RoI levels merged by ``merge_roi_levels``, not one ScatterElements per
-    level (run element by element: ~8 ms of a 55 ms static-int8 pass at 384 px); NMS by
-    ``nms_per_class``, not an If whose empty branch OpenVINO 2026.4 returns as one bogus box;
-    no resize (``already_resized``) and masks left per box (``masks_per_box``): the engine does
-    both, in less time than the graph's Resize and its Loop over detections."""
+    """While tracing: proposals by ``proposals_best_anchors_first`` (each level's best anchors
+    decoded, not all of them; one NMS per level); the RoI levels merged by ``merge_roi_levels``,
+    not one ScatterElements per level (run element by element: ~8 ms of a 55 ms static-int8
+    pass at 384 px); NMS by ``nms_per_class``, not an If whose empty branch OpenVINO 2026.4
+    returns as one bogus box; no resize (``already_resized``) and masks left per box
+    (``masks_per_box``): the engine does both, in less time than the graph's Resize and its
+    Loop over detections."""
     with (
         mock.patch.object(RegionProposalNetwork, "forward", proposals_best_anchors_first),
         mock.patch.object(poolers, "_onnx_merge_levels", merge_roi_levels),
