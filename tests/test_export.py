@@ -85,6 +85,18 @@ def test_openvino_compiles_a_graph_for_a_size_that_comes_back(trained, onnx_mode
     assert runner.compiled_sizes() == [wide, narrow]
 
 
+def test_openvino_forgets_sizes_seen_once_beyond_a_limit(onnx_model, monkeypatch):
+    from facemask_rcnn.inference import engines
+
+    monkeypatch.setattr(engines, "SIZES_COUNTED", 3)
+    engine = OnnxEngine(onnx_model, "openvino")
+    for width in (40, 40, 41, 42, 43, 44):  # 96 px high, as resized: 40 twice, four once
+        engine(torch.rand(3, 96, width))
+    assert engine.openvino.compiled_sizes() == [(3, 96, 40)]
+    engine(torch.rand(3, 96, 41))  # 41 was forgotten: counts as a first sight, not compiled
+    assert engine.openvino.compiled_sizes() == [(3, 96, 40)]
+
+
 def test_nms_per_class_suppresses_within_a_class_only():
     boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 10], [50, 50, 60, 60.0]])
     scores = torch.tensor([0.9, 0.8, 0.7, 0.6])

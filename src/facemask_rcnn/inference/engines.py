@@ -21,6 +21,7 @@ from ..extras import require
 
 OUTPUTS = ("boxes", "labels", "scores", "masks")  # the exported graph's outputs, in order
 RUNTIMES = ("onnxruntime", "openvino")  # what runs an exported graph on the CPU
+SIZES_COUNTED = 4096  # OpenVinoGraph forgets sizes seen once beyond this many (a server's uploads)
 
 
 class TorchEngine:
@@ -148,6 +149,8 @@ class OpenVinoGraph:
     def __call__(self, image: np.ndarray) -> list[np.ndarray]:
         shape = tuple(image.shape)
         with self._lock:
+            if len(self._calls) >= SIZES_COUNTED:  # graphs that resize inside take any size
+                self._calls = Counter({s: n for s, n in self._calls.items() if n > 1})
             self._calls[shape] += 1
             if shape not in self._sizes and self._calls[shape] >= 2 and self.kept > 0:
                 if len(self._sizes) >= self.kept:
