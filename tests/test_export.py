@@ -5,13 +5,21 @@ import onnx
 import pytest
 import torch
 import torchvision  # noqa: F401 - registers the ops a TorchScript graph calls
+from onnx import numpy_helper
 
 from facemask_rcnn.cli import main
 from facemask_rcnn.config import Config
 from facemask_rcnn.data.images import read_image
-from facemask_rcnn.export import FPN_SCOPE, export, merge_roi_levels, nms_per_class
+from facemask_rcnn.export import (
+    FPN_SCOPE,
+    export,
+    load_for_export,
+    merge_roi_levels,
+    nms_per_class,
+)
 from facemask_rcnn.inference import OnnxEngine, Predictor
 from facemask_rcnn.modeling import build_model
+from facemask_rcnn.modeling.int8_training import QUANTISED_MODULES, round_weight
 from tests.conftest import assert_same_detections, tiny_config
 
 FLOAT = ["int8_box_head=false"]
@@ -275,21 +283,56 @@ def test_static_int8_graph_keeps_the_float_detections(trained, onnx_model, tmp_p
     assert "needs --calibration" in capsys.readouterr().err
 
 
-def test_a_batchnorm_fpn_runs_as_int8_convolutions_alone(trained, tmp_path):
+@pytest.fixture(scope="module")
+def batchnorm_static(trained, tmp_path_factory):
+    """A tiny model with a BatchNorm FPN, trained one epoch and exported as static int8."""
     from facemask_rcnn.engine import train
 
     _, data = trained
+    tmp_path = tmp_path_factory.mktemp("batchnorm")
     config = tiny_config("[{layers: heads, epochs: 1, lr: 0.01}]", "fpn_norm=batch")
     run = train(config, data, tmp_path / "run").run_dir
-    state = torch.load(run / "best.pt", map_location="cpu", weights_only=False)["model"]
-    means = [v for k, v in state.items() if k.startswith("backbone.fpn.") and "running_mean" in k]
-    assert len(means) == 8 and all(m.abs().sum() > 0 for m in means)  # estimated in training
     out = tmp_path / "static.onnx"
     args = ["export", "--weights", str(run / "best.pt"), "--out", str(out), "--int8", "static"]
     assert main([*args, "--calibration", str(data / "train"), "--calibration-images", "4"]) == 0
+    return run / "best.pt", out
+
+
+def test_a_batchnorm_fpn_runs_as_int8_convolutions_alone(batchnorm_static):
+    checkpoint, out = batchnorm_static
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    means = [v for k, v in state.items() if k.startswith("backbone.fpn.") and "running_mean" in k]
+    assert len(means) == 8 and all(m.abs().sum() > 0 for m in means)  # estimated in training
     nodes = onnx.load(str(out)).graph.node
     made_by = {output: node.op_type for node in nodes for output in node.output}
     assert not [n for n in nodes if "Normalization" in n.op_type]  # folded into the convolutions
     fpn_convs = [n for n in nodes if n.op_type == "Conv" and n.name.startswith(FPN_SCOPE)]
     assert len(fpn_convs) == 8
     assert all(made_by[n.input[0]] == made_by[n.input[1]] == "DequantizeLinear" for n in fpn_convs)
+
+
+def test_int8_training_rounds_weights_to_the_static_graphs_int8_weights(batchnorm_static):
+    checkpoint, out = batchnorm_static
+    model = load_for_export(checkpoint)[0].model  # BatchNorm folded, as exported
+    stored = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
+    same = channels = values = ties = 0
+    for name, module in model.named_modules():
+        if type(module) not in (torch.nn.Conv2d, torch.nn.Linear):
+            continue
+        key = f"model.{name}.weight"
+        quantised = name.startswith(QUANTISED_MODULES)
+        assert (key + "_quantized" in stored) == quantised, key  # the same layers
+        if not quantised:
+            continue
+        weight = module.weight.detach().flatten(1)
+        step = torch.from_numpy(stored[key + "_scale"]).reshape(-1, 1)
+        exported = torch.from_numpy(stored[key + "_quantized"]).flatten(1) * step
+        # onnxruntime widens the step of a channel whose bias would overflow int32 (weights
+        # near 1e-7, next to a large bias): those channels aside, the rounding is the same but
+        # for halves that float arithmetic tips the other way (a step apart)
+        kept = torch.isclose(step, weight.abs().amax(1, keepdim=True) / 127, rtol=1e-5)[:, 0]
+        apart = (round_weight(weight) - exported)[kept].abs() / step[kept]
+        assert float(apart.max()) < 1.001, key
+        values, ties = values + apart.numel(), ties + int((apart > 1e-3).sum())
+        same, channels = same + int(kept.sum()), channels + len(kept)
+    assert channels > 2000 and same / channels > 0.99 and ties / values < 1e-3

@@ -32,12 +32,15 @@ class Stage:
 
     ``layers``: ``heads``, ``3+``, ``4+``, ``5+``, ``all`` or a regex on parameter names.
     ``warmup_iters``: linear learning-rate warm-up at the start of the stage.
+    ``int8``: train with the static int8 export's rounding simulated and BatchNorm statistics
+    held (quantisation-aware fine-tuning; ``modeling.int8_training``).
     """
 
     layers: str = "heads"
     epochs: int = 1
     lr: float = 1e-3
     warmup_iters: int = 0
+    int8: bool = False
 
 
 def scale_schedule(

@@ -36,6 +36,7 @@ from .graph_proposals import proposals_best_anchors_first
 from .inference.engines import OUTPUTS, graph_resizer
 from .modeling import load_trained
 from .modeling.fold import fold_batchnorm
+from .modeling.int8_training import QUANTISED_MODULES
 
 if TYPE_CHECKING:
     import onnx
@@ -235,14 +236,7 @@ def calibration_set(folder: str | Path, count: int) -> list[Path]:
 # stay int8 from layer to layer; anchors, box decoding, NMS, RoIAlign and pasting stay float,
 # and so do GroupNorm and the FPN's sums of its outputs (quantising them only adds conversions).
 FPN_SCOPE = "/model/backbone/fpn/"
-NETWORK_SCOPES = (
-    "/model/backbone/",
-    "/model/rpn/head/",
-    "/model/roi_heads/box_head/",
-    "/model/roi_heads/box_predictor/",
-    "/model/roi_heads/mask_head/",
-    "/model/roi_heads/mask_predictor/",
-)
+NETWORK_SCOPES = tuple("/model/" + prefix.replace(".", "/") for prefix in QUANTISED_MODULES)
 
 
 def _scope(node: onnx.NodeProto) -> str:

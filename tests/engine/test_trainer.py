@@ -534,3 +534,23 @@ def test_repeat_threshold_draws_rare_class_images_more_often_in_training_only():
     drawn = Counter(loader.sampler)
     assert drawn[9] in (2, 3) and all(drawn[i] == 1 for i in range(9))  # sqrt(0.5 / 0.1) = 2.24
     assert len(_loader(dataset, config, shuffle=False, epoch=0).sampler) == len(records)
+
+
+def test_an_int8_stage_fine_tunes_with_rounding_and_norms_held_then_saves_a_float_model(
+    data, tmp_path, caplog
+):
+    first = train(tiny_config("[{layers: heads, epochs: 1, lr: 0.01}]", "fpn_norm=batch"), data,
+                  tmp_path / "float").run_dir / "best.pt"  # fmt: skip
+    config = tiny_config("[{layers: all, epochs: 1, lr: 0.005, int8: true}]", "fpn_norm=batch")
+    with caplog.at_level("INFO"):
+        result = train(config, data, tmp_path / "int8", weights=str(first))
+    assert "int8 rounding simulated in 68 layers" in caplog.text
+    before = torch.load(first, weights_only=False)["model"]
+    after = torch.load(result.run_dir / "last.pt", weights_only=False)["model"]
+    assert after.keys() == before.keys()  # a checkpoint like any other
+    norms = [k for k in before if k.startswith("backbone.fpn.") and "running_" in k]
+    assert len(norms) == 16 and all(torch.equal(before[k], after[k]) for k in norms)
+    weights = [k for k in before if k.endswith(".weight") and "running" not in k]
+    assert sum(not torch.equal(before[k], after[k]) for k in weights) > 50  # trained
+    assert all(type(m).__module__.startswith("torch.") for m in result.model.modules()
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))  # fmt: skip

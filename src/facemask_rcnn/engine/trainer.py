@@ -27,13 +27,14 @@ from ..data.sampling import RepeatFactorSampler, repeat_factors
 from ..devices import resolve_device
 from ..fileio import new_folder
 from ..modeling import FaceMaskRCNN, build_model
+from ..modeling.int8_training import simulate_int8, stop_simulating_int8
 from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .layers import TrainingError, build_optimizer, build_scheduler, param_groups, set_trainable
 from .logs import TensorBoard, plot_losses, write_metrics
 from .progress import Progress, StageClock
 from .splits import load_splits, synthetic_records
-from .validation import to_device, val_ap50, validation_loss
+from .validation import to_device, train_with_norms_held, val_ap50, validation_loss
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,16 @@ def train_one_epoch(
     clock: StageClock | None = None,
     average: ModelEmaV3 | None = None,
     scaler: torch.amp.GradScaler | None = None,
+    norms_held: bool = False,
 ) -> dict[str, float]:
     """One pass over ``loader`` (or until ``clock`` runs out, agreed by all ranks): mean loss
     parts and total, images seen. ``scaler`` (CUDA) runs the steps in mixed precision;
-    ``average`` follows the weights after every step."""
-    model.train()
+    ``average`` follows the weights after every step; ``norms_held`` keeps every BatchNorm's
+    running statistics (an int8 stage)."""
+    if norms_held:
+        train_with_norms_held(model)
+    else:
+        model.train()
     sums: dict[str, float] = {}
     names = loader.dataset.records  # type: ignore[attr-defined]
     count = seen = 0
@@ -296,6 +302,8 @@ def run_stage(run: Run, si: int, resumed: bool) -> None:
     iters = st.epochs * math.ceil(per_epoch / (config.batch_size * dist.world_size()))
     run.clock = stage_clock(run, si)
     scheduler = build_scheduler(optimizer, st.warmup_iters, iters, run.clock and run.clock.share)
+    if st.int8:
+        log.info("stage %d: int8 rounding simulated in %d layers", si + 1, simulate_int8(run.model))
     run.average = weight_average(run.model, config.ema_decay)
     if resumed:
         restore_stage(run, optimizer, scheduler)
@@ -317,6 +325,9 @@ def run_stage(run: Run, si: int, resumed: bool) -> None:
         save_epoch(run, optimizer, scheduler, row, improved)
         if progress.stage_done:
             break
+    for model in (run.model, run.average and run.average.module):
+        if st.int8 and model is not None:
+            stop_simulating_int8(model)
 
 
 def stage_clock(run: Run, si: int) -> StageClock | None:
@@ -367,6 +378,7 @@ def run_epoch(
         run.clock,
         run.average,
         run.scaler,
+        norms_held=st.int8,
     )
     row: dict[str, Any] = {"epoch": epoch, "stage": si + 1, "layers": st.layers}
     row.update(lr=optimizer.param_groups[0]["lr"], **losses)

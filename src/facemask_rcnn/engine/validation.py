@@ -20,16 +20,22 @@ def to_device(images: list, targets: list, device: torch.device) -> tuple[list, 
     return images, targets
 
 
+def train_with_norms_held(model: torch.nn.Module) -> None:
+    """Training mode (the losses are computed) with every BatchNorm kept in eval mode: running
+    statistics used, not updated."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, _BatchNorm):
+            module.eval()
+
+
 @torch.no_grad()
 def validation_loss(
     model: torch.nn.Module, loader: DataLoader, device: torch.device, seed: int
 ) -> dict[str, float]:
     """Losses on the val split without changing the model: BatchNorm stays in eval mode, and the
     RPN/RoI sampling draws from a forked RNG so training's random stream is untouched."""
-    model.train()
-    for module in model.modules():
-        if isinstance(module, _BatchNorm):
-            module.eval()
+    train_with_norms_held(model)
     sums: dict[str, float] = {}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
