@@ -104,16 +104,22 @@ class OnnxEngine:
         return out
 
 
+# Fused element-wise kernels ("snippets") off: in a graph compiled for one size they write a
+# GroupNorm's output, which RoIAlign reads, in a plain layout that RoIAlign runs 16x slower on
+# (3.3 ms instead of 0.2 a level at 384 px); without them a GroupNorm static int8 graph runs in
+# 12.3 ms instead of 18.6, the others within 5 % (benchmarks/RESULTS.md, snippets study).
+OPENVINO_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "SNIPPETS_MODE": "DISABLE"}
+
+
 class OpenVinoGraph:
     """An ONNX graph run by OpenVINO on the CPU: ``graph(image)`` gives its outputs in order.
 
     A graph compiled for any input size runs an image of a size seen for the first time; a size
     that comes back (a video's frames, one camera's photos) gets a graph compiled for it alone,
-    for about a second of compiling and 70-90 MB: 1.2-1.7x faster at 384 px, but for a static
-    int8 graph with GroupNorm, 7 % slower (benchmarks/RESULTS.md, proposals study). At most
-    ``kept`` sizes are compiled; a new size takes the place of the least used one once it has
-    been seen more than twice as often, so mixed sizes never recompile on every call. Calls
-    from several threads take turns.
+    for about a second of compiling and 70-90 MB: 1.2-1.7x faster at 384 px (benchmarks/
+    RESULTS.md, proposals and snippets studies). At most ``kept`` sizes are compiled; a new
+    size takes the place of the least used one once it has been seen more than twice as often,
+    so mixed sizes never recompile on every call. Calls from several threads take turns.
     """
 
     def __init__(self, path: str | Path, kept: int = 2) -> None:
@@ -132,7 +138,7 @@ class OpenVinoGraph:
         self._lock = threading.Lock()
 
     def _compile(self, model: Any) -> Callable[[np.ndarray], list[np.ndarray]]:
-        compiled = self._core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        compiled = self._core.compile_model(model, "CPU", OPENVINO_CONFIG)
         request = compiled.create_infer_request()
         outputs = [compiled.output(name) for name in OUTPUTS]
 
