@@ -5,8 +5,10 @@ layer of the network to int8: weights per output channel (symmetric, after Batch
 in), layer inputs per tensor (unsigned, over a calibrated range). A few layers can be sensitive
 to that rounding (EfficientNet-Lite's first depthwise convolution holds edge filters of large
 weights that nearly cancel). Training a while with the rounding in the forward pass, gradients
-passed straight through it, lets the weights settle where rounding costs little. The layers keep
-their parameters and names, so checkpoints are unchanged and export as any other.
+passed straight through it, lets the weights settle where rounding costs little (on the models
+measured here it did not: benchmarks/RESULTS.md, int8-fine-tuning study). The mask predictor's
+transposed convolution is left unrounded. The layers keep their parameters and names, so
+checkpoints are unchanged and export as any other; input ranges start afresh on resuming.
 """
 
 from __future__ import annotations
