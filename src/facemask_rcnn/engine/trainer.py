@@ -325,9 +325,10 @@ def run_stage(run: Run, si: int, resumed: bool) -> None:
         save_epoch(run, optimizer, scheduler, row, improved)
         if progress.stage_done:
             break
-    for model in (run.model, run.average and run.average.module):
-        if st.int8 and model is not None:
-            stop_simulating_int8(model)
+    if st.int8:
+        stop_simulating_int8(run.model)
+        if run.average is not None:
+            stop_simulating_int8(run.average.module)
 
 
 def stage_clock(run: Run, si: int) -> StageClock | None:

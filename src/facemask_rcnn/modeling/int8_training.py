@@ -51,7 +51,8 @@ class InputRange:
         if x.numel() == 0:  # no RoIs: nothing to round, nothing to learn of the range
             return x
         if (update and torch.is_grad_enabled()) or self.low is None:
-            low, high = min(0.0, float(x.detach().min())), max(0.0, float(x.detach().max()))
+            low, high = (float(v) for v in torch.aminmax(x.detach()))  # one pass over x
+            low, high = min(0.0, low), max(0.0, high)
             if self.low is None:
                 self.low, self.high = low, high
             else:
