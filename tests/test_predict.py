@@ -375,3 +375,27 @@ def test_mask_weights_go_from_a_masks_model_to_a_faces_model_only(bright_predict
         Predictor(faces.engine, faces.config, masks=faces)
     with pytest.raises(ValueError, match="a masks model's masks"):
         bright_predictor(masks=bright_predictor())
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (1, 60), (60, 1), (3, 4000), (4000, 3)])
+def test_extreme_shapes_are_predicted_at_their_own_size(trained, height, width):
+    checkpoint, _ = trained
+    predictor = Predictor.from_checkpoint(checkpoint, min_score=0.0)
+    image = np.full((height, width, 3), 200, dtype=np.uint8)
+    image[: height // 2 + 1, : width // 2 + 1] = 255
+    result = predictor.predict(image)
+    assert result.masks.shape == (len(result.labels), height, width)
+    assert (result.boxes[:, 2::2] <= width).all() and (result.boxes[:, 3::2] <= height).all()
+
+
+def test_a_strip_is_padded_to_the_model_s_aspect_and_keeps_its_detections(bright_predictor):
+    from facemask_rcnn.inference.predictor import MAX_ASPECT, pad_to_aspect
+
+    strip = np.zeros((4, 400, 3), dtype=np.uint8)
+    strip[1:3, 100:120] = 255
+    padded = pad_to_aspect(strip)
+    assert padded.shape == (400 // MAX_ASPECT + 1, 400, 3) and (padded[4:] == 0).all()
+    assert pad_to_aspect(padded) is padded  # within the aspect: untouched
+    result = bright_predictor().predict(strip)
+    assert result.masks.shape == (1, 4, 400)
+    np.testing.assert_allclose(result.boxes, [[100, 1, 120, 3]])

@@ -37,6 +37,7 @@ from .inference.engines import OUTPUTS, graph_resizer
 from .modeling import load_trained
 from .modeling.fold import fold_batchnorm
 from .modeling.int8_training import QUANTISED_MODULES
+from .modeling.maskrcnn import score_floor
 
 if TYPE_CHECKING:
     import onnx
@@ -74,7 +75,7 @@ def load_for_export(
     model, config = load_trained(checkpoint, overrides, trust)
     fold_batchnorm(model)  # one Conv per layer: what int8 quantises, and less work in float
     # Keep low-score detections in the graph; Predictor applies the user's min_score.
-    model.roi_heads.score_thresh = min(min_score, config.min_confidence)
+    model.roi_heads.score_thresh = score_floor(min(min_score, config.min_confidence))
     return SingleImage(model).eval(), config
 
 

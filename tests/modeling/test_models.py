@@ -239,3 +239,13 @@ def test_folding_leaves_batchnorm_without_running_statistics_alone():
     )
     assert fold_batchnorm(model) == 0
     assert isinstance(model[1], torch.nn.BatchNorm2d)
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.5, 0.7300000190734863, 1.0])
+def test_score_floor_keeps_a_score_equal_to_the_threshold(threshold):
+    from facemask_rcnn.modeling.maskrcnn import score_floor
+
+    scores = torch.tensor([threshold, threshold], dtype=torch.float32)
+    scores[1] = torch.nextafter(scores[0], torch.tensor(0.0))  # the float32 just below
+    kept = scores > score_floor(threshold)  # torchvision's RoIHeads rule
+    assert kept.tolist() == [True, False]

@@ -20,10 +20,15 @@ from ..data.images import read_image
 from ..devices import resolve_device
 from ..modeling import load_trained
 from ..modeling.fold import for_inference
+from ..modeling.maskrcnn import score_floor
 from .engines import OnnxEngine, TorchEngine
 from .linking import link_masks
 from .results import Prediction
 from .tiling import cut_at_window_edges, merge_views, tile_windows
+
+# Longer side over shorter side of what the models are given: at 384 px the shorter side of a
+# padded strip is at least 12 px, enough for the coarsest feature map to hold one cell.
+MAX_ASPECT = 32
 
 
 class Predictor:
@@ -58,7 +63,8 @@ class Predictor:
         if tile is not None and tile < 32:
             raise ValueError(f"tile: {tile} pixels is too small (at least 32)")
         if isinstance(engine, TorchEngine):  # keep everything down to min_score
-            engine.model.roi_heads.score_thresh = min(self.min_score, config.min_confidence)
+            floor = score_floor(min(self.min_score, config.min_confidence))
+            engine.model.roi_heads.score_thresh = floor
             if size is not None:
                 engine.model.transform.min_size = (size,)
                 engine.model.transform.max_size = size
@@ -123,15 +129,20 @@ class Predictor:
         array = array[..., :3]
         started = time.perf_counter()
         height, width = array.shape[:2]
-        found = [self._detect(array, (0, 0, width, height), threshold)]
+        padded = pad_to_aspect(array)
+        found = [self._detect(padded, (0, 0, *padded.shape[1::-1]), threshold)]
         if self.tile is not None and max(height, width) > self.tile:
-            windows = tile_windows(width, height, self.tile)
-            found += [self._detect(array, w, threshold) for w in windows]
+            windows = tile_windows(*padded.shape[1::-1], self.tile)
+            found += [self._detect(padded, w, threshold) for w in windows]
         config = self.config
         faces = config.task == "faces"
         boxes, scores, labels, masks = merge_views(
             found, config.detection_nms_threshold, config.max_detections, per_class=not faces
         )
+        if padded is not array:  # back to the photo: the padding holds nothing
+            masks = masks[:, :height, :width]
+            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
         names = [self.class_names[int(i) - 1] for i in labels]
         if faces:  # a bare face has no mask, whatever its mask channel draws
             masks[torch.tensor([n not in MASKED_STATUSES for n in names], dtype=torch.bool)] = False
@@ -160,3 +171,13 @@ class Predictor:
         masks[:, y0:y1, x0:x1] = out["masks"][keep, 0] > 0.5
         shift = torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
         return boxes + shift, out["scores"][keep], out["labels"][keep], masks
+
+
+def pad_to_aspect(array: np.ndarray, max_aspect: int = MAX_ASPECT) -> np.ndarray:
+    """``array`` padded with black below or to the right until its sides are at most
+    ``max_aspect`` to one (the array itself when they are): the models scale the longer side
+    to their size, so a 4000 x 3 strip would otherwise shrink to a side of 0 px."""
+    height, width = array.shape[:2]
+    short = -(-max(height, width) // max_aspect)
+    pad = ((0, max(0, short - height)), (0, max(0, short - width)), (0, 0))
+    return np.pad(array, pad) if pad[0][1] or pad[1][1] else array

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -97,7 +98,7 @@ def model_kwargs(config: Config, levels: int, roi_levels: list[str]) -> dict[str
         "rpn_batch_size_per_image": config.rpn_anchors_per_image,
         "box_batch_size_per_image": config.rois_per_image,
         "box_positive_fraction": config.roi_positive_ratio,
-        "box_score_thresh": config.min_confidence,
+        "box_score_thresh": score_floor(config.min_confidence),
         "box_nms_thresh": config.detection_nms_threshold,
         "box_detections_per_img": config.max_detections,
         "box_roi_pool": MultiScaleRoIAlign(
@@ -113,6 +114,13 @@ def model_kwargs(config: Config, levels: int, roi_levels: list[str]) -> dict[str
             roi_levels, output_size=config.mask_size // 2, sampling_ratio=config.roi_sampling_ratio
         ),
     }
+
+
+def score_floor(threshold: float) -> float:
+    """The value to give torchvision's ``box_score_thresh`` so that a float32 score equal to
+    ``threshold`` is kept: torchvision keeps ``score > thresh``, this project ``score >= t``."""
+    below = np.nextafter(np.float32(threshold), np.float32(-np.inf), dtype=np.float32)
+    return float(below)
 
 
 def build_model(
