@@ -1,22 +1,33 @@
-"""facemask-rcnn: Mask R-CNN for protective face masks (train, evaluate, predict, serve)."""
+"""facemask-rcnn: Mask R-CNN for protective face masks (train, evaluate, predict, serve).
 
-__version__ = "0.1.0"
+The names below load on first use, so ``import facemask_rcnn`` (and ``facemask --help``) does
+not import torch.
+"""
 
-from .config import Config, load_config  # noqa: E402
-from .data import load_records  # noqa: E402
-from .engine import train  # noqa: E402
-from .evaluation import evaluate  # noqa: E402
-from .inference import Prediction, Predictor  # noqa: E402
-from .modeling import build_model  # noqa: E402
+from __future__ import annotations
 
-__all__ = [
-    "Config",
-    "Prediction",
-    "Predictor",
-    "__version__",
-    "build_model",
-    "evaluate",
-    "load_config",
-    "load_records",
-    "train",
-]
+import importlib
+from typing import Any
+
+from .version import __version__
+
+_PUBLIC = {
+    "Config": ".config",
+    "load_config": ".config",
+    "load_records": ".data",
+    "train": ".engine",
+    "evaluate": ".evaluation",
+    "Prediction": ".inference",
+    "Predictor": ".inference",
+    "build_model": ".modeling",
+    "FacePipeline": ".faces",
+    "load_predictor": ".shipped",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name], __name__), name)

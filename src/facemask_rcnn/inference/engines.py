@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import torch
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
 
 from ..config import saved_config
 from ..devices import resolve_device
-from ..extras import require
+from ..extras import RUNTIMES, require
 
 OUTPUTS = ("boxes", "labels", "scores", "masks")  # the exported graph's outputs, in order
-RUNTIMES = ("onnxruntime", "openvino")  # what runs an exported graph on the CPU
 SIZES_COUNTED = 4096  # OpenVinoGraph forgets sizes seen once beyond this many (a server's uploads)
 
 
@@ -76,7 +76,6 @@ class OnnxEngine:
             self.resizer = graph_resizer(self.config.image_size)
 
     def _load_onnxruntime(self, path: str | Path, spinning: bool) -> dict[str, str]:
-        ort = require("onnxruntime", "export")
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if not spinning:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from ..config import Config
 from ..data.faces import MASKED_STATUSES
-from ..data.images import read_image
+from ..data.images import rgb_array
 from ..devices import resolve_device
 from ..modeling import load_trained
 from ..modeling.fold import for_inference
@@ -121,12 +121,7 @@ class Predictor:
         """Instances in one image (PIL, HWC uint8 array, or a file path read by ``read_image``)
         scoring at least ``min_score`` (default: the predictor's; never below it)."""
         threshold = self.min_score if min_score is None else max(min_score, self.min_score)
-        if isinstance(image, str | Path):
-            image = read_image(image)
-        array = np.asarray(image)
-        if array.ndim == 2:
-            array = np.stack([array] * 3, axis=-1)
-        array = array[..., :3]
+        array = rgb_array(image)
         started = time.perf_counter()
         height, width = array.shape[:2]
         padded = pad_to_aspect(array)

