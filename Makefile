@@ -46,6 +46,10 @@ weights: $(STAMP)
 	cp $(WEIGHTS_BUILD)/masks.onnx $(WEIGHTS)/masks.onnx
 	cp $(WEIGHTS_BUILD)/head/best.pt $(WEIGHTS)/face_head.pt
 
+# Everything but the slow tests (training, notebook, browser, two processes): under a minute.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks notebooks
 	$(VENV)/bin/ruff format --check src tests benchmarks notebooks
