@@ -61,6 +61,16 @@ def write_image(path: Path, width: int = 64, height: int = 48, seed: int = 0) ->
     return path
 
 
+# Fixtures that train a model: a test asking for one is slow (``make test-fast`` leaves it out).
+TRAINING_FIXTURES = {"trained"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight synthetic scenes at 128 px (6 train, 2 val), made once per test that asks."""

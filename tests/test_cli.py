@@ -1,6 +1,8 @@
+import json
+
 import pytest
 
-from facemask_rcnn.cli import build_parser, main
+from facemask_rcnn.cli import main
 from tests.conftest import shared_dataset
 
 
@@ -68,8 +70,21 @@ def test_data_convert_round_trips_via_to_coco(tmp_path, tiny_synth):
     assert main(convert) == 2  # the existing file is never overwritten
 
 
-def test_parser_builds():
-    assert build_parser().prog == "facemask"
+def test_help_and_version_start_without_torch():
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    script = (
+        "import sys\n"
+        "from facemask_rcnn.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules, 'timm' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True).stdout
+    assert out.startswith(f"facemask-rcnn {version('facemask-rcnn')}\n")
+    assert "predict" in out and out.strip().endswith("False False")
 
 
 def test_data_check_without_split_checks_each_split_once(tiny_synth, capsys):
@@ -187,3 +202,15 @@ def test_a_missing_extra_is_one_line_naming_it(trained, monkeypatch, capsys, mod
     assert err == (
         f"error: {module} is not installed; install the extra: pip install 'facemask-rcnn[{extra}]'"
     )
+
+
+def test_predict_with_no_weights_uses_the_shipped_face_pipeline(tmp_path, capsys):
+    from PIL import Image
+    from skimage import data
+
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(data.astronaut()).save(photo)
+    assert main(["predict", str(photo), "--out", str(tmp_path / "pred")]) == 0
+    assert "1 image(s), 1 face(s)" in capsys.readouterr().out
+    (image,) = json.loads((tmp_path / "pred" / "summary.json").read_text())["images"]
+    assert (image["faces"], image["bare"], image["masked"]) == (1, 1, 0)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "walkthrough.ipynb"
@@ -15,6 +16,7 @@ def test_committed_notebook_has_no_outputs():
             assert cell.outputs == [] and cell.execution_count is None
 
 
+@pytest.mark.slow
 def test_walkthrough_executes_and_shows_metrics_and_figures(tmp_path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     params = notebook.cells[1]

@@ -1,6 +1,7 @@
 """Readers never raise on bad content: each reader gets mutated copies of a valid file (dropped
 keys, wrong types, NaN, negative sizes, truncated bytes, non-UTF-8) and must answer with records
-and named problems, never an exception."""
+and problems naming their file and item, never an exception; where one node or line of a file
+is mutated, the rest of it still loads."""
 
 import copy
 import json
@@ -73,17 +74,28 @@ def text_mutants(text: str, seed: int):
         yield "\n".join(" ".join(t) for t in tokens).encode()
 
 
-def assert_reader_survives(read, target, mutants):
-    """``read()`` after each mutant is written to ``target`` returns, problems as lines."""
-    checked = 0
+def loaded_instances(records) -> int:  # noqa: ANN001 - records or {path: faces}
+    """Instances a reader returned: ImageRecords' instances, or face boxes per path."""
+    if isinstance(records, dict):
+        return sum(len(faces) for faces in records.values())
+    return sum(len(record.instances) for record in records)
+
+
+def assert_reader_survives(read, target, mutants, still_loads: float = 0.0):
+    """``read()`` after each mutant is written to ``target`` returns, each problem one line
+    naming its file and item; after at least ``still_loads`` of the mutants, something still
+    loads (a mutant changes one node or line: the rest of the file is valid)."""
+    checked = loading = 0
     for content in mutants:
         target.write_bytes(content)
         records, problems = read()
         assert isinstance(problems, list)
-        lines = [str(p) for p in problems]
-        assert all("\n" not in line for line in lines), lines
+        for problem in problems:
+            assert problem.file and problem.item and "\n" not in str(problem), problem
+        loading += loaded_instances(records) > 0
         checked += 1
     assert checked >= 10
+    assert loading >= still_loads * checked, f"something loaded after {loading} of {checked}"
 
 
 @pytest.fixture
@@ -107,8 +119,9 @@ def test_via_reader(folder):
         "b.jpg2": {"filename": "b.jpg", "regions": {"0": {"shape_attributes": region}}},
     }
     target = folder / "via.json"
-    mutants = [*json_mutants(valid, 1), *byte_mutants(json.dumps(valid).encode(), 2)]
-    assert_reader_survives(lambda: read_via(target, "type"), target, mutants)
+    read = lambda: read_via(target, "type")  # noqa: E731
+    assert_reader_survives(read, target, json_mutants(valid, 1), still_loads=0.8)
+    assert_reader_survives(read, target, byte_mutants(json.dumps(valid).encode(), 2))
 
 
 def test_coco_reader_including_rle(folder):
@@ -134,8 +147,9 @@ def test_coco_reader_including_rle(folder):
     target = folder / "coco.json"
     records, problems = read_coco(target, data=valid)
     assert not problems and [len(r.instances) for r in records] == [1, 2]
-    mutants = [*json_mutants(valid, 3), *byte_mutants(json.dumps(valid).encode(), 4)]
-    assert_reader_survives(lambda: read_coco(target), target, mutants)
+    read = lambda: read_coco(target)  # noqa: E731
+    assert_reader_survives(read, target, json_mutants(valid, 3), still_loads=0.8)
+    assert_reader_survives(read, target, byte_mutants(json.dumps(valid).encode(), 4))
 
 
 def test_compressed_rle_strings_are_checked_before_pycocotools_sees_them():
@@ -178,8 +192,9 @@ def test_coco_face_box_reader(folder):
         "categories": [{"id": 1, "name": "with_mask"}, {"id": 2, "name": "without_mask"}],
     }
     target = folder / "faces.json"
-    mutants = [*json_mutants(valid, 7), *byte_mutants(json.dumps(valid).encode(), 8)]
-    assert_reader_survives(lambda: read_coco_faces(target), target, mutants)
+    read = lambda: read_coco_faces(target)  # noqa: E731
+    assert_reader_survives(read, target, json_mutants(valid, 7), still_loads=0.8)
+    assert_reader_survives(read, target, byte_mutants(json.dumps(valid).encode(), 8))
 
 
 def test_voc_face_box_reader(folder):
@@ -198,8 +213,9 @@ def test_yolo_face_box_reader(folder):
     (folder / "classes.txt").write_text("with_mask\nwithout_mask\n")
     text = "0 0.5 0.5 0.2 0.3\n1 0.2 0.2 0.1 0.1\n"
     target = folder / "a.txt"
-    mutants = [*text_mutants(text, 10), *byte_mutants(text.encode(), 11)]
-    assert_reader_survives(lambda: read_yolo_faces([target], folder), target, mutants)
+    read = lambda: read_yolo_faces([target], folder)  # noqa: E731
+    assert_reader_survives(read, target, text_mutants(text, 10), still_loads=0.8)
+    assert_reader_survives(read, target, byte_mutants(text.encode(), 11))
     target.write_text(text)
     yaml_mutants = [b"names: 3", b"names: [a", b"\xff\xfe", b"names: {0: a, x: 2}"]
     (folder / "classes.txt").unlink()
@@ -218,7 +234,6 @@ def test_yolo_polygon_reader(folder):
     target.write_text(text)
     records, problems = read_yolo_seg(folder / "images", folder / "labels")
     assert not problems and [i.label for i in records[0].instances] == ["surgical", "cloth"]
-    mutants = [*text_mutants(text, 12), *byte_mutants(text.encode(), 13)]
-    assert_reader_survives(
-        lambda: read_yolo_seg(folder / "images", folder / "labels"), target, mutants
-    )
+    read = lambda: read_yolo_seg(folder / "images", folder / "labels")  # noqa: E731
+    assert_reader_survives(read, target, text_mutants(text, 12), still_loads=0.8)
+    assert_reader_survives(read, target, byte_mutants(text.encode(), 13))

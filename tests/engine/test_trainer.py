@@ -28,6 +28,8 @@ from facemask_rcnn.engine.trainer import _loader, weight_average
 from facemask_rcnn.modeling import build_model
 from tests.conftest import TINY, tiny_config
 
+pytestmark = pytest.mark.slow  # every test here trains, if only for a step
+
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):

@@ -5,7 +5,7 @@ from skimage import data
 from facemask_rcnn.config import Config
 from facemask_rcnn.modeling import BACKBONES, WeightsUnavailable, build_model
 from facemask_rcnn.modeling.backbones import build_backbone, load_lite_imagenet
-from facemask_rcnn.modeling.maskrcnn import weight_losses
+from facemask_rcnn.modeling.maskrcnn import score_floor, weight_losses
 from facemask_rcnn.modeling.weights import coco_state_dict, load_weights
 
 
@@ -84,7 +84,8 @@ def test_config_reaches_the_model():
     assert model.rpn.anchor_generator.sizes == ((8,), (16,), (32,), (64,), (128,))
     assert model.rpn.anchor_generator.aspect_ratios[0] == (1.0,)
     assert model.rpn._post_nms_top_n["testing"] == 77
-    assert model.roi_heads.score_thresh == 0.9 and model.roi_heads.detections_per_img == 9
+    assert model.roi_heads.score_thresh == score_floor(0.9)  # keeps a score of exactly 0.9
+    assert model.roi_heads.detections_per_img == 9
     assert model.roi_heads.mask_roi_pool.output_size == (7, 7)
     assert model.roi_heads.box_roi_pool.sampling_ratio == 1
     assert model.roi_heads.mask_roi_pool.sampling_ratio == 1
@@ -243,8 +244,6 @@ def test_folding_leaves_batchnorm_without_running_statistics_alone():
 
 @pytest.mark.parametrize("threshold", [0.05, 0.5, 0.7300000190734863, 1.0])
 def test_score_floor_keeps_a_score_equal_to_the_threshold(threshold):
-    from facemask_rcnn.modeling.maskrcnn import score_floor
-
     scores = torch.tensor([threshold, threshold], dtype=torch.float32)
     scores[1] = torch.nextafter(scores[0], torch.tensor(0.0))  # the float32 just below
     kept = scores > score_floor(threshold)  # torchvision's RoIHeads rule

@@ -99,13 +99,23 @@ def test_result_store_keeps_newest_and_expires(tmp_path):
     assert list(tmp_path.glob("*.jpg")) == []
 
 
-def test_serve_without_weights_refuses_with_a_clear_message(capsys):
-    from facemask_rcnn.cli import main
+def test_the_shipped_pipeline_serves_a_bare_face_and_any_photo_shape(tmp_path):
+    from fastapi.testclient import TestClient
+    from skimage import data
 
-    with pytest.raises(SystemExit) as exit_:
-        main(["serve"])
-    assert exit_.value.code == 2
-    assert "the following arguments are required: --weights" in capsys.readouterr().err
+    from facemask_rcnn.serve import create_app
+    from facemask_rcnn.shipped import load_predictor
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buffer, "JPEG")
+    app = create_app(load_predictor(), max_upload_mb=2, results=tmp_path)
+    with TestClient(app) as client:
+        response = client.post("/predict", files={"file": ("astronaut.jpg", buffer.getvalue())})
+        assert response.status_code == 200
+        assert response.json()["faces"]["faces"] == response.json()["faces"]["bare"] == 1
+        for width, height in ((4000, 3), (3, 4000), (1, 1)):
+            strip = client.post("/predict", files={"file": ("s.jpg", jpeg(width, height))})
+            assert strip.status_code == 200 and strip.json()["faces"]["faces"] == 0
 
 
 def _multipart_head(boundary: bytes) -> bytes:
