@@ -9,6 +9,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..fileio import write_json_new
+from .boxes import face_box
 from .checks import (
     MALFORMED,
     Problem,
@@ -55,8 +56,6 @@ def _segmentation(
 def _box_only(bbox: Any, width: int, height: int) -> Instance:
     """A box-only instance from a COCO ``bbox`` [x, y, w, h], clipped to the image; ValueError
     for a missing, non-finite or empty box."""
-    from .faceboxes import face_box
-
     x, y, w, h = (float(v) for v in bbox)
     x0, y0, x1, y1 = max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)
     return Instance("", bbox=face_box(x0, y0, x1, y1, "").box)
@@ -109,7 +108,7 @@ def compressed_rle_length(counts: str) -> int:
     return sum(runs)
 
 
-def _image_folder(path: Path, images: list[Any]) -> Path:
+def image_folder(path: Path, images: list[Any]) -> Path:
     """The JSON's folder, or (for ``annotations/x.json``) the sibling folder holding the images."""
     candidates = [path.parent]
     if path.parent.name == "annotations":
@@ -179,7 +178,7 @@ def read_coco(
     if tables is None:
         return [], problems
     images, by_image, categories = tables
-    folder = Path(image_dir) if image_dir else _image_folder(path, images)
+    folder = Path(image_dir) if image_dir else image_folder(path, images)
     records = []
     for index in first_of_each_name([str(im.get("file_name")) for im in images], src, problems):
         im = images[index]

@@ -11,29 +11,17 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from .boxes import FaceBox, face_box
 from .checks import MALFORMED, Problem, locate_image, malformed, read_json
+from .coco import coco_tables, image_folder
 from .images import IMAGE_SUFFIXES, image_size
 from .records import ImageRecord, Instance
 
 Faces = dict[Path, list["FaceBox"]]
-
-
-@dataclass(frozen=True)
-class FaceBox:
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels
-    label: str  # e.g. with_mask, mask_weared_incorrect, without_mask, face
-
-    @property
-    def masked(self) -> bool:
-        """Wearing a mask, correctly or not (``data.faces.status_of`` reads the label)."""
-        from .faces import MASKED_STATUSES, status_of
-
-        return status_of(self.label) in MASKED_STATUSES
 
 
 def read_faces(annotations: str | Path, images: str | Path | None = None) -> tuple[Faces, list]:
@@ -57,20 +45,8 @@ def read_faces(annotations: str | Path, images: str | Path | None = None) -> tup
     raise ValueError(f"{path}: not a COCO .json, nor VOC .xml or YOLO .txt face boxes")
 
 
-def face_box(x0: float, y0: float, x1: float, y1: float, label: str) -> FaceBox:
-    """A FaceBox from corner coordinates; ValueError for a non-finite or empty box."""
-    box = tuple(float(v) for v in (x0, y0, x1, y1))
-    if not all(math.isfinite(v) for v in box):
-        raise ValueError("box has a non-finite coordinate")
-    if box[2] <= box[0] or box[3] <= box[1]:
-        raise ValueError("empty box")
-    return FaceBox(box, label)  # type: ignore[arg-type]
-
-
 def read_coco_faces(path: str | Path, images: Path | None = None) -> tuple[Faces, list]:
     """Image path → its face boxes, from a COCO JSON whose annotations carry ``bbox`` only."""
-    from .coco import _image_folder, coco_tables
-
     path = Path(path)
     src = str(path)
     problems: list[Problem] = []
@@ -79,7 +55,7 @@ def read_coco_faces(path: str | Path, images: Path | None = None) -> tuple[Faces
     if tables is None:
         return {}, problems
     entries, by_image, names = tables
-    folder = images or _image_folder(path, entries)
+    folder = images or image_folder(path, entries)
     faces: Faces = {}
     for im in entries:
         found = locate_image(folder, im.get("file_name"), src, problems)

@@ -21,6 +21,7 @@ import dataclasses
 from typing import Any
 
 from ..config import FACE_STATUSES as STATUSES
+from .checks import Problem
 from .records import ImageRecord, Instance, mask_to_rle
 
 MASKED_STATUSES = ("masked", "incorrect")  # faces whose mask is reported
@@ -87,8 +88,6 @@ def face_records(records: list[ImageRecord], problems: list | None = None) -> li
     ``predict --via-out``, corrected) is that face's mask; parts of one mask on one face are one
     mask (a mask split at a seam or by a strap).
     """
-    from .checks import Problem
-
     out = []
     for record in records:
         boxes: list[Instance] = []

@@ -9,15 +9,10 @@ from .checks import Problem
 from .coco import is_coco, read_coco
 from .faceboxes import face_box_records, read_voc_faces, voc_folders
 from .labelpng import pair_folders, read_label_pngs
+from .layout import SPLIT_ALIASES
 from .records import ImageRecord
 from .via import is_via, read_via
 from .yolo import read_yolo_seg, yolo_folders
-
-SPLIT_ALIASES = {
-    "train": ("train", "training"),
-    "val": ("val", "valid", "validation"),  # never the test split: choose it explicitly
-    "test": ("test", "testing"),
-}
 
 
 class DatasetError(ValueError):

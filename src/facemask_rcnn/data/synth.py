@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .records import ImageRecord, Instance, polygon_area
+from .via import read_via, write_via
 
 MASK_TYPES = ("surgical", "n95", "cloth", "fashion")
 SKIN_TONES = [
@@ -327,7 +328,6 @@ def synthesize(
 
     Deterministic per ``seed``; refuses to write into an existing non-empty split folder.
     """
-    from .via import write_via
 
     out = Path(out)
     n_val = max(1, round(n * val_fraction)) if n > 1 and val_fraction > 0 else 0
@@ -359,7 +359,6 @@ def training_scenes(
 
     Rendered on first use; a folder that already holds them (a resumed run) is read back.
     """
-    from .via import read_via
 
     project = Path(folder) / "train" / "via_region_data.json"
     if project.is_file():

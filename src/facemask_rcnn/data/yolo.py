@@ -14,16 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .boxes import face_box
 from .checks import Problem, clean_polygon, locate_image, resolve_label
-from .faceboxes import face_box, yolo_class_names, yolo_image, yolo_lines
+from .faceboxes import yolo_class_names, yolo_image, yolo_lines
 from .images import IMAGE_SUFFIXES
+from .layout import SPLIT_ALIASES
 from .records import ImageRecord, Instance
 
 
 def yolo_folders(folder: Path, split: str | None = None) -> tuple[Path, Path] | None:
     """(images, labels) folders of a YOLO dataset at ``folder`` (for ``split``), or None."""
-    from .load import SPLIT_ALIASES
-
     pairs = [(folder / "images", folder / "labels")]
     for name in SPLIT_ALIASES.get(split, (split,)) if split else ():
         pairs.append((folder / "images" / name, folder / "labels" / name))

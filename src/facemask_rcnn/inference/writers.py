@@ -16,6 +16,8 @@ import numpy as np
 
 from ..data.images import IMAGE_SUFFIXES, read_image
 from ..data.records import ImageRecord
+from ..data.via import write_via
+from ..fileio import new_folder
 from .draw import overlay
 from .predictor import Predictor
 from .results import Prediction
@@ -107,8 +109,6 @@ def predict_to_folder(
     ``out`` is a new folder (an existing one gets a numbered sibling); ``via_out`` writes a VIA
     2.x project for correction, which must sit in a folder holding every image.
     """
-    from ..data.via import write_via
-    from ..fileio import new_folder
 
     paths, skipped = expand_inputs(inputs)
     if via_out:

@@ -18,6 +18,7 @@ from ..config import Config, parse_overrides, saved_config
 from .backbones import backbone_mean_std, backbone_strides, build_backbone, parameter_stages
 from .partial import partial_supervision
 from .separable import separable_rpn_head
+from .weights import load_weights
 
 # torchvision's loss names → Matterport's LOSS_WEIGHTS keys.
 LOSS_KEYS = {
@@ -127,7 +128,6 @@ def build_model(
     config: Config, weights: str | None = None, run_dir: str | None = None, trust: bool = False
 ) -> FaceMaskRCNN:
     """Build the model and load ``weights`` (default: ``config.weights``; see load_weights)."""
-    from .weights import load_weights
 
     weights = config.weights if weights is None else weights
     backbone = build_backbone(
