@@ -184,6 +184,15 @@ class Config:
             raise ConfigError(f"ema_decay: {self.ema_decay} is not in [0, 1)")
         if self.optimizer not in ("sgd", "adamw"):
             raise ConfigError(f"optimizer: {self.optimizer!r} is not sgd or adamw")
+        if self.face_finder != "yunet":
+            raise ConfigError(f"face_finder: {self.face_finder!r} is not one of ['yunet']")
+        if not self.face_finder_scales or min(self.face_finder_scales) <= 0:
+            raise ConfigError(f"face_finder_scales: {self.face_finder_scales} must be positive")
+        if self.face_crop < 32 or self.face_context < 1.0:
+            raise ConfigError(
+                f"face_crop {self.face_crop} / face_context {self.face_context}: "
+                f"need at least 32 px and 1.0"
+            )
         if self.best_metric not in ("val_loss", "val_ap50"):
             raise ConfigError(f"best_metric: {self.best_metric!r} is not val_loss or val_ap50")
         if self.best_metric == "val_ap50" and self.val_ap_every < 1:

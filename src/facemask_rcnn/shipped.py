@@ -32,13 +32,14 @@ def load_predictor(
     ``inference`` (device, size, tile, overrides) goes to a ``Predictor``, refused for a face
     head."""
     head = Path(weights) if weights is not None else DEFAULT_HEAD
-    if head.suffix != ".onnx" and is_face_head(load_torch_file(head, trust)):
+    state = None if head.suffix == ".onnx" else load_torch_file(head, trust)
+    if is_face_head(state):
         given = sorted(k for k, v in inference.items() if v not in (None, [], "cpu"))
         if given:
             raise ValueError(f"{head}: a face head takes no {', '.join(given)} (Mask R-CNN only)")
         masks = DEFAULT_MASKS if mask_weights is None else mask_weights
         masks = None if str(masks) == "none" else masks
-        return FacePipeline.from_checkpoint(head, masks, min_score, runtime, trust)
+        return FacePipeline.from_state(state, head, masks, min_score, runtime, trust)
     return Predictor.from_checkpoint(
         head, min_score, mask_weights=mask_weights, runtime=runtime, trust=trust, **inference
     )

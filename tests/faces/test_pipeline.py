@@ -134,3 +134,19 @@ def test_head_trains_on_face_boxes_and_loads_as_a_pipeline(tiny_synth, tmp_path)
     assert prediction.task == "faces" and len(prediction.labels) == 1
     with pytest.raises(ValueError, match="takes no tile"):
         load_predictor(result.run_dir / "best.pt", mask_weights="none", tile=96)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("face_finder=centerface", "face_finder: 'centerface'"),
+        ("face_finder_scales=[1.0, 0]", "face_finder_scales"),
+        ("face_crop=16", "face_crop 16"),
+        ("face_context=0.5", "face_context 0.5"),
+    ],
+)
+def test_face_settings_are_checked_with_one_line_errors(setting, message):
+    from facemask_rcnn.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_config("configs/faces.yaml", [setting])

@@ -62,7 +62,21 @@ class FacePipeline:
     ) -> FacePipeline:
         """A face head's ``best.pt`` (from ``facemask train --config configs/faces.yaml``), its
         masks from ``mask_weights`` (a masks model, .pt or .onnx; none: faces without masks)."""
-        state = load_torch_file(path, trust)
+        return cls.from_state(
+            load_torch_file(path, trust), path, mask_weights, min_score, runtime, trust
+        )
+
+    @classmethod
+    def from_state(
+        cls,
+        state: dict,
+        path: str | Path,
+        mask_weights: str | Path | None = None,
+        min_score: float | None = None,
+        runtime: str = "onnxruntime",
+        trust: bool = False,
+    ) -> FacePipeline:
+        """The pipeline of a face head checkpoint already loaded from ``path``."""
         if not is_face_head(state):
             raise ValueError(f"{path}: not a face head checkpoint")
         config = saved_config(state["config"])
