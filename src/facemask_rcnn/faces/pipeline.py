@@ -18,7 +18,6 @@ from ..data.faces import MASKED_STATUSES, inside_fraction
 from ..data.images import rgb_array
 from ..inference.predictor import Predictor
 from ..inference.results import Prediction
-from ..modeling.weights import load_torch_file
 from .crops import BoxMap, crop_windows, square_windows
 from .finder import finder_from_config
 from .head import HEAD_CHECKPOINT_KIND, HEAD_CLASSES, FaceHead
@@ -52,21 +51,6 @@ class FacePipeline:
         self.device = torch.device("cpu")
 
     @classmethod
-    def from_checkpoint(
-        cls,
-        path: str | Path,
-        mask_weights: str | Path | None = None,
-        min_score: float | None = None,
-        runtime: str = "onnxruntime",
-        trust: bool = False,
-    ) -> FacePipeline:
-        """A face head's ``best.pt`` (from ``facemask train --config configs/faces.yaml``), its
-        masks from ``mask_weights`` (a masks model, .pt or .onnx; none: faces without masks)."""
-        return cls.from_state(
-            load_torch_file(path, trust), path, mask_weights, min_score, runtime, trust
-        )
-
-    @classmethod
     def from_state(
         cls,
         state: dict,
@@ -76,7 +60,9 @@ class FacePipeline:
         runtime: str = "onnxruntime",
         trust: bool = False,
     ) -> FacePipeline:
-        """The pipeline of a face head checkpoint already loaded from ``path``."""
+        """The pipeline of a face head's checkpoint (``best.pt`` of ``facemask train --config
+        configs/faces.yaml``) loaded from ``path``; its masks from ``mask_weights``, a masks model
+        (.pt or .onnx; none: faces without masks). ``shipped.load_predictor`` calls this."""
         if not is_face_head(state):
             raise ValueError(f"{path}: not a face head checkpoint")
         config = saved_config(state["config"])
