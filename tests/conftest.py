@@ -11,6 +11,9 @@ import torch
 from PIL import Image
 
 from facemask_rcnn.config import Config, load_config
+from facemask_rcnn.faces.finder import FaceBoxes
+from facemask_rcnn.faces.head import HEAD_CLASSES, FaceHead
+from facemask_rcnn.faces.pipeline import FacePipeline
 from facemask_rcnn.inference import Predictor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,25 +165,44 @@ def assert_same_detections(
     return count
 
 
-class FacesEngine:
-    """A stand-in faces model: a masked face, a bare one (whose mask channel draws anyway) and
-    an incorrect one overlapping the masked face, which one-status-per-face suppression drops."""
+class FixedHead(FaceHead):
+    """A stand-in face head: bright crops are masked faces, dim ones bare, black ones not faces."""
 
-    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        height, width = image.shape[-2:]
-        boxes = torch.tensor([[5.0, 5, 35, 45], [50, 5, 75, 40], [6, 6, 36, 44]])
-        masks = torch.zeros(3, 1, height, width)
-        masks[0, 0, 25:45, 8:32] = 1
-        masks[1, 0, 20:40, 52:72] = 1
-        masks[2, 0, 25:45, 8:32] = 1
-        return {
-            "boxes": boxes,
-            "scores": torch.tensor([0.9, 0.8, 0.7]),
-            "labels": torch.tensor([1, 3, 2]),  # masked, bare, incorrect
-            "masks": masks,
-        }
+    def __init__(self) -> None:
+        torch.nn.Module.__init__(self)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        level = crops.mean(dim=(1, 2, 3))
+        logits = torch.zeros((len(crops), len(HEAD_CLASSES)))  # chosen: e^3 / (e^3 + 3) = 0.87
+        logits[level > 0.5, 0] = 3.0  # masked
+        logits[(level > 0.05) & (level <= 0.5), 2] = 3.0  # bare
+        logits[level <= 0.05, 3] = 3.0  # not a face
+        return logits
 
 
-def faces_predictor() -> Predictor:
-    """A faces-model Predictor over FacesEngine (statuses masked, incorrect, bare)."""
-    return Predictor(FacesEngine(), load_config(overrides=["task=faces"]), min_score=0.5)
+class ListFinder:
+    """A stand-in face finder: the same boxes in every photo."""
+
+    def __init__(self, boxes: list[list[float]]) -> None:
+        self.boxes = np.array(boxes, np.float32).reshape(-1, 4)
+
+    def __call__(self, image: np.ndarray) -> FaceBoxes:
+        return FaceBoxes(self.boxes, np.full(len(self.boxes), 0.9, np.float32))
+
+
+FACES = [[5.0, 5, 35, 45], [50, 5, 75, 40]]  # the masked face, the bare face of faces_photo()
+
+
+def faces_photo() -> np.ndarray:
+    """80 x 60 px: a bright "masked" face (its mask: the bright 30 x 40 px) and a dim bare one."""
+    photo = np.zeros((60, 80, 3), np.uint8)
+    photo[5:45, 5:35] = 255
+    photo[5:40, 50:75] = 60
+    return photo
+
+
+def faces_predictor(masks: object | None = None) -> FacePipeline:
+    """A FacePipeline over ListFinder(FACES) and FixedHead; masks by a BrightEngine Predictor."""
+    config = load_config("configs/faces.yaml", ["face_context=1.0"])
+    masks = masks or Predictor(BrightEngine(), Config(), min_score=0.5)
+    return FacePipeline(ListFinder(FACES), FixedHead(), config, masks=masks)

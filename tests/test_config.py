@@ -74,10 +74,10 @@ def test_batch_fpn_norm_needs_a_lite_backbone():
         load_config(overrides=["fpn_norm=batch", "backbone=resnet50"])
 
 
-def test_tile_crop_needs_the_strong_or_faces_preset():
+def test_tile_crop_needs_the_strong_preset():
     assert load_config(overrides=["tile_crop=0.5"]).tile_crop == 0.5  # the default is strong
-    assert load_config(overrides=["augment=faces", "tile_crop=0.5"]).tile_crop == 0.5
-    with pytest.raises(ConfigError, match="needs augment: strong or faces \\(not 'light'\\)"):
+    assert load_config(overrides=["augment=strong", "tile_crop=0.5"]).tile_crop == 0.5
+    with pytest.raises(ConfigError, match="needs augment: strong \\(not 'light'\\)"):
         load_config(overrides=["augment=light", "tile_crop=0.5"])
 
 

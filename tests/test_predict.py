@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from facemask_rcnn.cli import main
+from facemask_rcnn.config import Config
 from facemask_rcnn.data import load_records
 from facemask_rcnn.data.records import ImageRecord
 from facemask_rcnn.evaluation.matterport_ap import mask_ious
 from facemask_rcnn.inference import Prediction, Predictor, expand_inputs, overlay
-from tests.conftest import assert_same_detections, faces_predictor
+from tests.conftest import BrightEngine, assert_same_detections, faces_photo, faces_predictor
 
 
 def test_prediction_percent_masked_counts_union_of_masks():
@@ -103,7 +104,7 @@ def test_cli_set_reaches_the_predictor_and_rejects_layer_changes(trained, tmp_pa
     assert err.startswith("error: ") and "box_head_size=16" in err and "\n" not in err
     linked = ["--mask-weights", str(checkpoint), "--out", str(tmp_path / "m")]
     assert main([*args, *linked]) == 2  # a masks model has no faces to put masks on
-    assert "a masks model's masks go on a faces model's faces" in capsys.readouterr().err
+    assert "--mask-weights goes with a face head" in capsys.readouterr().err
 
 
 def test_predict_folder_with_a_corrupt_file_writes_the_rest(trained, tmp_path, capsys):
@@ -265,10 +266,11 @@ def test_size_needs_the_pytorch_engine(bright_predictor, trained):
 
 
 def test_a_faces_model_reports_each_face_its_status_and_masks_only_on_masked_faces(tmp_path):
-    prediction = faces_predictor().predict(np.zeros((60, 80, 3), np.uint8))
+    prediction = faces_predictor().predict(faces_photo())
     assert prediction.labels == ["masked", "bare"]  # one face, one status
-    assert prediction.masks[0].sum() == 20 * 24 and prediction.masks[1].sum() == 0
-    assert prediction.percent_masked == pytest.approx(100 * 20 * 24 / (60 * 80))
+    assert prediction.masks[0, 5:45, 5:35].all() and prediction.masks[0].sum() == 30 * 40
+    assert prediction.masks[1].sum() == 0
+    assert prediction.percent_masked == pytest.approx(100 * 30 * 40 / (60 * 80))
     assert prediction.face_counts() == {
         "faces": 2,
         "masked": 1,
@@ -303,7 +305,7 @@ def test_predict_writes_face_counts_and_a_via_project_with_faces_and_masks(tmp_p
 
     photo = tmp_path / "photos" / "group.png"
     photo.parent.mkdir()
-    Image.new("RGB", (80, 60)).save(photo)
+    Image.fromarray(faces_photo()).save(photo)
     via = tmp_path / "photos" / "faces.json"
     result = predict_to_folder(faces_predictor(), [str(photo)], tmp_path / "out", via_out=via)
     summary = json.loads((result["folder"] / "summary.json").read_text())
@@ -325,77 +327,28 @@ def test_predict_writes_face_counts_and_a_via_project_with_faces_and_masks(tmp_p
         ("masked", (5.0, 5.0, 35.0, 45.0), True),
         ("bare", (50.0, 5.0, 75.0, 40.0), False),
     ]
-    assert abs(faces[0].area() - 20 * 24) < 30  # the traced polygon of the 20x24 mask
+    assert abs(faces[0].area() - 30 * 40) < 40  # the traced polygon of the 30x40 mask
 
 
 def test_a_faces_overlay_colours_each_face_by_its_status():
     from facemask_rcnn.inference.draw import STATUS_COLOURS
 
-    prediction = faces_predictor().predict(np.zeros((60, 80, 3), np.uint8))
-    drawn = np.asarray(overlay(np.zeros((60, 80, 3), np.uint8), prediction, alpha=1.0))
+    prediction = faces_predictor().predict(faces_photo())
+    drawn = np.asarray(overlay(faces_photo(), prediction, alpha=1.0))
     assert tuple(drawn[30, 20]) == STATUS_COLOURS["masked"]  # inside the masked face's mask
     assert tuple(drawn[20, 50]) == STATUS_COLOURS["bare"]  # the bare face's box edge
-    assert tuple(drawn[30, 60]) == (0, 0, 0)  # a bare face has no mask painted
+    assert tuple(drawn[30, 60]) == (60, 60, 60)  # a bare face has no mask painted
 
 
-def test_a_faces_model_takes_each_masked_face_s_mask_from_a_masks_model(bright_predictor):
-    image = np.zeros((60, 80, 3), np.uint8)
-    image[28:40, 10:30] = 255  # a mask in the masked face (5, 5, 35, 45)
-    image[20:30, 55:70] = 255  # something in the bare face (50, 5, 75, 40)
-    image[50:58, 40:48] = 255  # on no face
-    faces = faces_predictor()
-    linked = Predictor(faces.engine, faces.config, 0.5, masks=bright_predictor())
-    prediction = linked.predict(image)
-    assert prediction.labels == ["masked", "bare"]
-    expected = np.zeros((60, 80), bool)
-    expected[28:40, 10:30] = True
-    assert np.array_equal(prediction.masks[0], expected) and prediction.masks[1].sum() == 0
-    # where the masks model finds no mask in a face, the face keeps its own
-    assert linked.predict(np.zeros((60, 80, 3), np.uint8)).masks[0].sum() == 20 * 24
-
-
-def test_the_masks_model_runs_only_on_photos_with_a_masked_face(bright_predictor):
+def test_the_masks_model_runs_once_per_masked_face_and_not_at_all_without_one():
     class Counted:
-        config, calls = bright_predictor().config, 0
+        calls = 0
 
         def predict(self, array):  # noqa: ANN001, ANN202
             Counted.calls += 1
-            return bright_predictor().predict(array)
+            return Predictor(BrightEngine(), Config(), min_score=0.5).predict(array)
 
-    faces = faces_predictor()
-    linked = Predictor(faces.engine, faces.config, 0.5, masks=Counted())
-    linked.predict(np.zeros((60, 80, 3), np.uint8))  # a masked face and a bare one
-    linked.predict(np.zeros((60, 80, 3), np.uint8), min_score=0.95)  # no face at all
+    faces = faces_predictor(masks=Counted())
+    faces.predict(faces_photo())  # a masked face and a bare one
+    faces.predict(faces_photo(), min_score=0.95)  # no face scores that high
     assert Counted.calls == 1
-
-
-def test_mask_weights_go_from_a_masks_model_to_a_faces_model_only(bright_predictor):
-    faces = faces_predictor()
-    with pytest.raises(ValueError, match="a masks model's masks go on a faces model's faces"):
-        Predictor(faces.engine, faces.config, masks=faces)
-    with pytest.raises(ValueError, match="a masks model's masks"):
-        bright_predictor(masks=bright_predictor())
-
-
-@pytest.mark.parametrize("height, width", [(1, 1), (1, 60), (60, 1), (3, 4000), (4000, 3)])
-def test_extreme_shapes_are_predicted_at_their_own_size(trained, height, width):
-    checkpoint, _ = trained
-    predictor = Predictor.from_checkpoint(checkpoint, min_score=0.0)
-    image = np.full((height, width, 3), 200, dtype=np.uint8)
-    image[: height // 2 + 1, : width // 2 + 1] = 255
-    result = predictor.predict(image)
-    assert result.masks.shape == (len(result.labels), height, width)
-    assert (result.boxes[:, 2::2] <= width).all() and (result.boxes[:, 3::2] <= height).all()
-
-
-def test_a_strip_is_padded_to_the_model_s_aspect_and_keeps_its_detections(bright_predictor):
-    from facemask_rcnn.inference.predictor import MAX_ASPECT, pad_to_aspect
-
-    strip = np.zeros((4, 400, 3), dtype=np.uint8)
-    strip[1:3, 100:120] = 255
-    padded = pad_to_aspect(strip)
-    assert padded.shape == (400 // MAX_ASPECT + 1, 400, 3) and (padded[4:] == 0).all()
-    assert pad_to_aspect(padded) is padded  # within the aspect: untouched
-    result = bright_predictor().predict(strip)
-    assert result.masks.shape == (1, 4, 400)
-    np.testing.assert_allclose(result.boxes, [[100, 1, 120, 3]])

@@ -117,7 +117,7 @@ class Config:
     layer_lr_decay: float = 1.0  # per backbone stage towards the input; 1 = one rate for all
     ema_decay: float = 0.0  # moving average of the weights, validated and saved (0 = off)
     batch_size: int = 2  # IMAGES_PER_GPU
-    augment: str = "strong"  # augmentation preset: none | light | strong | faces
+    augment: str = "strong"  # augmentation preset: none | light | strong
     tile_crop: float = 0.0  # strong/faces: chance to enlarge a small mask's window as --tile does
     repeat_threshold: float = 0.0  # images of classes rarer than this share repeat (0: off)
     synthetic_scenes: int = 300  # procedural scenes added to training (single-class runs only)
@@ -176,8 +176,8 @@ class Config:
             raise ConfigError(f"synthetic_scenes: {self.synthetic_scenes} is negative")
         if not 0.0 <= self.tile_crop <= 1.0:
             raise ConfigError(f"tile_crop: {self.tile_crop} is not in [0, 1]")
-        if self.tile_crop and self.augment not in ("strong", "faces"):
-            raise ConfigError(f"tile_crop: needs augment: strong or faces (not {self.augment!r})")
+        if self.tile_crop and self.augment != "strong":
+            raise ConfigError(f"tile_crop: needs augment: strong (not {self.augment!r})")
         if not 0.0 <= self.repeat_threshold <= 1.0:
             raise ConfigError(f"repeat_threshold: {self.repeat_threshold} is not in [0, 1]")
         if not 0.0 <= self.ema_decay < 1.0:

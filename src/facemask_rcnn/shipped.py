@@ -40,6 +40,6 @@ def load_predictor(
         masks = DEFAULT_MASKS if mask_weights is None else mask_weights
         masks = None if str(masks) == "none" else masks
         return FacePipeline.from_state(state, head, masks, min_score, runtime, trust)
-    return Predictor.from_checkpoint(
-        head, min_score, mask_weights=mask_weights, runtime=runtime, trust=trust, **inference
-    )
+    if mask_weights is not None:
+        raise ValueError(f"{head}: --mask-weights goes with a face head; this is a masks model")
+    return Predictor.from_checkpoint(head, min_score, runtime=runtime, trust=trust, **inference)

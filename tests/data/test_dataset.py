@@ -71,12 +71,12 @@ def test_strong_augmentation_keeps_the_prior_flags_with_their_masks(tmp_path):
 
 def _face_record(tmp_path):
     """A 200x100 photo with a masked face (its box, and the mask inside) and a box-only bare
-    face; the dataset labels only the masked and bare statuses."""
+    face."""
     path = write_image(tmp_path / "faces.png", 200, 100)
     mask = np.array([[20, 50], [60, 50], [60, 80], [20, 80]], float)
     masked = Instance("masked", [mask], bbox=(15.0, 10.0, 65.0, 90.0))
     bare = Instance("bare", bbox=(120.0, 20.0, 160.0, 70.0))
-    return ImageRecord(path, 200, 100, [masked, bare], annotated=["masked", "bare"])
+    return ImageRecord(path, 200, 100, [masked, bare])
 
 
 def test_face_boxes_are_kept_and_box_only_faces_carry_no_mask(tmp_path):
@@ -86,7 +86,6 @@ def test_face_boxes_are_kept_and_box_only_faces_carry_no_mask(tmp_path):
     assert target["has_mask"].tolist() == [True, False]
     assert target["tight"].tolist() == [False, False]
     assert int(target["masks"][0].sum()) == 20 * 15 and int(target["masks"][1].sum()) == 0
-    assert target["annotated"].tolist() == [True, True, False, True]  # background first
 
 
 def test_augmented_face_boxes_move_with_the_image_and_stay_inside_it(tmp_path):

@@ -488,40 +488,12 @@ def _face_boxes_coco(data, folder):
     return path
 
 
-def test_a_faces_model_learns_from_outlines_and_face_boxes_and_is_evaluated_per_face(
-    data, tmp_path
-):
-    from facemask_rcnn.evaluation import evaluate
-    from facemask_rcnn.inference import Predictor
-
+def test_face_boxes_and_task_faces_point_to_the_face_head(data, tmp_path):
     boxes = _face_boxes_coco(data, "face_boxes.json")
-    with pytest.raises(
-        TrainingError, match=r"face statuses: train a faces model \(--set task=faces"
-    ):
+    with pytest.raises(TrainingError, match=r"face statuses: train the face head \(--config"):
         train(tiny_config(), [boxes], tmp_path / "masks")  # a masks model cannot use them
-    schedule = "[{layers: heads, epochs: 4, lr: 0.03, warmup_iters: 3}]"
-    config = tiny_config(schedule, "task=faces", "rpn_anchors_per_image=64")
-    result = train(config, [data / "train", boxes], tmp_path / "faces")
-    assert result.model.class_names == ["masked", "incorrect", "bare"]
-    losses = [row["loss"] for row in result.metrics]
-    assert losses[-1] < losses[0]
-    predictor = Predictor.from_checkpoint(result.run_dir / "last.pt", min_score=0.01)
-    assert predictor.config.task == "faces"
-    found = evaluate(predictor, boxes, split=None)  # face boxes: face-level metrics
-    assert found["images"] == 2 and found["masked_faces"] > 0
-    assert set(found["status_ap50"]) == {"masked", "incorrect", "bare", "face"}
-    assert 0.0 <= found["at_limit"]["masked_recall"] <= found["masked_recall"] <= 1.0
-    masks = evaluate(predictor, data, split="val")  # outlines: its masks, as a masks model's
-    assert masks["images"] == 2 and "face_mask" in masks["segm"]["per_class"]
-
-
-def test_quick_ap_of_a_faces_model_compares_boxes_as_filled_rectangles():
-    from facemask_rcnn.engine.validation import filled_boxes
-
-    filled = filled_boxes(torch.tensor([[1.0, 2.0, 4.0, 3.0], [0.4, 0.0, 2.6, 1.0]]), (4, 5))
-    assert filled.shape == (2, 4, 5)
-    assert filled[0].sum() == 3 and filled[0, 2, 1:4].all()
-    assert filled[1].sum() == 3 and filled[1, 0, 0:3].all()  # rounded to whole pixels
+    with pytest.raises(TrainingError, match="task: faces: this trains a masks model"):
+        train(tiny_config("[{layers: heads, epochs: 1, lr: 0.01}]", "task=faces"), data, tmp_path)
 
 
 def test_repeat_threshold_draws_rare_class_images_more_often_in_training_only():
@@ -529,7 +501,7 @@ def test_repeat_threshold_draws_rare_class_images_more_often_in_training_only():
         ImageRecord(Path(f"{i}.jpg"), 10, 10, [Instance(label, bbox=(1, 1, 5, 5))])
         for i, label in enumerate(["masked"] * 9 + ["bare"])
     ]
-    config = load_config(overrides=["task=faces", "repeat_threshold=0.5"])
+    config = load_config(overrides=["class_names=[masked, bare]", "repeat_threshold=0.5"])
     dataset = MaskDataset(records, config.class_names)
     loader = _loader(dataset, config, shuffle=True, epoch=0)
     assert isinstance(loader.sampler, RepeatFactorSampler)

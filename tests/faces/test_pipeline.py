@@ -10,9 +10,9 @@ from skimage import data
 from facemask_rcnn.config import load_config
 from facemask_rcnn.faces.crops import BoxMap, crop_windows, fit_box_map, match, square_windows
 from facemask_rcnn.faces.finder import FaceBoxes, FinderUnavailable, YuNetFinder, package_file
-from facemask_rcnn.faces.head import HEAD_CLASSES, FaceHead
 from facemask_rcnn.faces.pipeline import FacePipeline
 from facemask_rcnn.faces.train import class_weights, train_face_head
+from tests.conftest import FixedHead, ListFinder
 
 
 def test_yunet_finds_the_astronaut_s_face_at_full_and_quarter_size():
@@ -69,29 +69,6 @@ def test_class_weights_favour_rare_classes_and_average_one_per_sample():
     weights = class_weights(labels)
     assert weights[1] / weights[0] == pytest.approx(2.0) and weights[2] / weights[0] == 4.0
     assert weights[labels].mean() == pytest.approx(1.0)
-
-
-class FixedHead(FaceHead):
-    """A stand-in head: bright crops are masked faces, dim ones bare, black ones not faces."""
-
-    def __init__(self) -> None:
-        torch.nn.Module.__init__(self)
-
-    def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        level = crops.mean(dim=(1, 2, 3))
-        logits = torch.zeros((len(crops), len(HEAD_CLASSES)))  # chosen: e^3 / (e^3 + 3) = 0.87
-        logits[level > 0.5, 0] = 3.0  # masked
-        logits[(level > 0.05) & (level <= 0.5), 2] = 3.0  # bare
-        logits[level <= 0.05, 3] = 3.0  # not a face
-        return logits
-
-
-class ListFinder:
-    def __init__(self, boxes: list[list[float]]) -> None:
-        self.boxes = np.array(boxes, np.float32).reshape(-1, 4)
-
-    def __call__(self, image: np.ndarray) -> FaceBoxes:
-        return FaceBoxes(self.boxes, np.full(len(self.boxes), 0.9, np.float32))
 
 
 def test_pipeline_keeps_faces_by_status_and_puts_masks_on_masked_faces_only(bright_predictor):

@@ -194,11 +194,13 @@ def test_a_faces_model_answers_with_face_counts_and_a_sentence(tmp_path):
     from fastapi.testclient import TestClient
 
     from facemask_rcnn.serve import create_app
-    from tests.conftest import faces_predictor
+    from tests.conftest import faces_photo, faces_predictor
 
     app = create_app(faces_predictor(), max_upload_mb=1, max_pixels=4_000_000, results=tmp_path)
+    photo = io.BytesIO()
+    Image.fromarray(faces_photo()).save(photo, "PNG")
     with TestClient(app) as client:
-        response = client.post("/predict", files={"file": ("group.jpg", jpeg(80, 60))})
+        response = client.post("/predict", files={"file": ("group.png", photo.getvalue())})
     body = response.json()
     assert response.status_code == 200 and body["summary"] == "1 of 2 faces masked"
     assert body["faces"] == {

@@ -19,7 +19,7 @@ from .transforms import build_transforms
 
 class MaskDataset(Dataset):
     """Yields ``(image, target)``: float CHW image in [0, 1]; target has boxes, labels, masks
-    and, for partial supervision (``modeling.partial``), ``has_mask`` and ``annotated``.
+    and ``has_mask``, which ``modeling.partial.OutlinedOnlyRoIHeads`` reads.
 
     Images are resized so the longest side is ``image_size`` (the model's own size, so its
     internal resize is a no-op) and masks are rasterised at that size; ``cache`` keeps the
@@ -58,8 +58,7 @@ class MaskDataset(Dataset):
         """One record resized, not augmented: ``image`` (HWC uint8), ``masks`` (N, H, W uint8;
         empty for box-only instances), ``labels`` (N,), ``boxes`` (N, 4; NaN where the box is the
         mask's extent), ``outlined`` (False for shape priors and box-only instances),
-        ``has_mask`` (the mask loss applies) and ``annotated`` (per class index, background
-        first: the classes the record's annotation covers)."""
+        and ``has_mask`` (the mask loss applies)."""
         if self.cache is not None and idx in self.cache:
             return self.cache[idx]
         rec = self.records[idx]
@@ -76,9 +75,6 @@ class MaskDataset(Dataset):
             np.asarray(inst.bbox, np.float32) * scale if inst.bbox else np.full(4, np.nan)
             for inst in instances
         ]
-        annotated = np.ones(len(self.class_names) + 1, dtype=bool)
-        if rec.annotated is not None:
-            annotated[1:] = [name in rec.annotated for name in self.class_names]
         item = {
             "image": np.array(image),
             "masks": np.stack(masks) if masks else np.zeros((0, height, width), np.uint8),
@@ -86,7 +82,6 @@ class MaskDataset(Dataset):
             "boxes": np.stack(boxes).astype(np.float32) if boxes else np.zeros((0, 4), np.float32),
             "outlined": np.array([i.has_shape and not i.is_prior for i in instances], dtype=bool),
             "has_mask": np.array([i.has_shape for i in instances], dtype=bool),
-            "annotated": annotated,
         }
         if self.cache is not None:
             self.cache[idx] = item
@@ -111,7 +106,6 @@ class MaskDataset(Dataset):
             boxes=torch.from_numpy(item["boxes"]),
             has_mask=torch.from_numpy(item["has_mask"]),
         )
-        target["annotated"] = torch.from_numpy(item["annotated"])
         if self.transforms is not None:
             image, target = self.transforms(image, target)
             target = make_target(
@@ -121,7 +115,7 @@ class MaskDataset(Dataset):
                 outlined=target["outlined"],
                 boxes=torch.where(target["tight"][:, None], torch.nan, target["boxes"]),
                 has_mask=target["has_mask"],
-            ) | {"annotated": target["annotated"]}
+            )
         return F.to_dtype(image, torch.float32, scale=True).as_subclass(torch.Tensor), target
 
 

@@ -1,4 +1,4 @@
-"""Faces with a status: the instances of a ``task: faces`` model.
+"""Faces with a status: what the face head (``faces/``) learns from and is measured on.
 
 Each instance is a face (its box) with a status, ``masked``, ``incorrect`` (nose or chin
 uncovered) or ``bare``, and, when the data outlines it, the face mask on it as its shape.
@@ -12,7 +12,7 @@ uncovered) or ``bare``, and, when the data outlines it, the face mask on it as i
   (CWM/IWM) or the label.
 - mask outlines alone (VIA, COCO, YOLO polygons): each mask gets a face box derived from it
   (``face_around``); such a dataset says nothing about bare faces, so ``bare`` is not among its
-  annotated classes and the model is not taught that its unlabelled faces are background.
+  annotated classes and the finder's other boxes in it are not taken as "not a face".
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-PRESETS = ("none", "light", "strong", "faces")
+PRESETS = ("none", "light", "strong")
 
 
 def _rand(low: float, high: float) -> float:
@@ -196,7 +196,7 @@ class FrameInstance:
 
 
 class TileCrop:
-    """With probability ``p``, when the image has instances (masks, or faces of a faces model)
+    """With probability ``p``, when the image has instances (masks)
     narrower than ``small`` pixels, enlarge a square window around one of them to ``size``;
     otherwise apply ``otherwise``.
 
@@ -314,7 +314,7 @@ def build_transforms(
     """The named preset as one callable on (uint8 image, target); None for ``none``.
 
     ``source`` returns a random other sample (HWC image, masks, labels) for copy-paste;
-    ``tile_crop`` is ``TileCrop``'s probability in the strong and faces presets (0: left out).
+    ``tile_crop`` is ``TileCrop``'s probability in the strong preset (0: left out).
     """
     if preset == "none":
         return None
@@ -326,8 +326,8 @@ def build_transforms(
                 v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.15),
             ]
         )
-    if preset in ("strong", "faces"):
-        return _varied(image_size, source, tile_crop, faces=preset == "faces")
+    if preset == "strong":
+        return _varied(image_size, source, tile_crop)
     raise ValueError(f"unknown augmentation preset {preset!r}; choose from {list(PRESETS)}")
 
 
@@ -335,13 +335,8 @@ def _varied(
     image_size: int,
     source: Callable[[], tuple[Any, Any, Any]] | None,
     tile_crop: float,
-    faces: bool,
 ) -> Callable[..., Any]:
-    """The strong preset: any mask colour, any hue, framing, occluders, zoom, blur and noise.
-
-    ``faces`` (a faces model's preset) keeps what tells a bare face from a masked one: hues
-    move a little (skin stays skin) and no mask is repainted in a skin colour.
-    """
+    """The strong preset: any mask colour, any hue, framing, occluders, zoom, blur and noise."""
     crop: Callable[..., Any] = FrameInstance(
         image_size,
         otherwise=v2.RandomResizedCrop(
@@ -354,7 +349,7 @@ def _varied(
         [
             v2.RandomHorizontalFlip(),
             *([CopyPaste(source, p=0.3)] if source else []),
-            Recolour(p=0.6, skin=not faces),
+            Recolour(p=0.6),
             Occlude(p=0.25),
             v2.RandomApply(
                 # grey padding for the image only: masks must stay 0/1
@@ -367,9 +362,7 @@ def _varied(
             ),
             crop,
             v2.RandomApply([v2.RandomRotation(15)], p=0.4),
-            v2.ColorJitter(
-                brightness=0.4, contrast=0.4, saturation=0.5, hue=0.05 if faces else 0.5
-            ),
+            v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.5, hue=0.5),
             v2.RandomGrayscale(p=0.05),
             v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 2.0))], p=0.3),
             Noise(p=0.3),

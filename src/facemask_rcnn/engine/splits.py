@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -41,7 +40,7 @@ def load_splits(
     if unknown:
         hint = ""
         if all(status_of(label) for label in unknown):
-            hint = "; they name face statuses: train a faces model (--set task=faces)"
+            hint = "; they name face statuses: train the face head (--config configs/faces.yaml)"
         raise TrainingError(
             f"{data}: classes {sorted(unknown)} are not in class_names {names}{hint}"
         )
@@ -86,14 +85,10 @@ def hold_out(records: list[ImageRecord], why: str) -> tuple[list[ImageRecord], l
 def synthetic_records(config: Config, class_names: list[str], run_dir: Path) -> list[ImageRecord]:
     """``config.synthetic_scenes`` procedural scenes for the train split, rendered into the run.
 
-    Only for single-class runs (the synthesiser's mask kinds are not the user's classes) and
-    faces models (each mask becomes a face: ``data.faces.face_records``).
+    Only for single-class runs: the synthesiser's mask kinds are not the user's classes.
     """
     if not config.synthetic_scenes:
         return []
-    if config.task == "faces":
-        masks = dataclasses.replace(config, task="masks", class_names=["face_mask"])
-        return face_records(synthetic_records(masks, ["face_mask"], run_dir))
     if len(class_names) != 1:
         log.warning(
             "synthetic_scenes=%d ignored: synthetic masks cannot carry the classes %s",

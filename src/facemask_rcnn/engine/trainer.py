@@ -228,6 +228,11 @@ def start_run(
     device_name: str | None = None,
 ) -> Run:
     """The run folder, data, model and progress: fresh, or as ``out/last.pt`` left them."""
+    if config.task != "masks":
+        raise TrainingError(
+            f"task: {config.task}: this trains a masks model; the face head trains by "
+            f"facemask train --config configs/faces.yaml (faces.train.train_face_head)"
+        )
     dist.init_distributed()
     device = resolve_device(device_name)
     if device.type == "cuda" and device.index is None:
@@ -395,7 +400,7 @@ def validate(run: Run, epoch: int) -> dict[str, float]:
     row = validation_loss(evaluated, loader, run.device, run.config.seed)
     every = run.config.val_ap_every
     if every and epoch % every == 0:
-        row["val_ap50"] = val_ap50(evaluated, loader, run.device, boxes=run.config.task == "faces")
+        row["val_ap50"] = val_ap50(evaluated, loader, run.device)
     return row
 
 

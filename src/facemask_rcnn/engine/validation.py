@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader
@@ -49,36 +48,20 @@ def validation_loss(
 
 
 @torch.no_grad()
-def val_ap50(
-    model: torch.nn.Module, loader: DataLoader, device: torch.device, boxes: bool = False
-) -> float:
-    """Quick Matterport mAP@0.5 on the val split at the model's min confidence: of the masks, or
-    with ``boxes`` of the boxes (a faces model; box-only faces have no mask to compare)."""
+def val_ap50(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> float:
+    """Quick Matterport mAP@0.5 of the masks on the val split at the model's min confidence."""
     model.eval()
     per_image: list[float | None] = []
     for images, targets in loader:
         outputs = model([im.to(device) for im in images])
         for out, target in zip(outputs, targets, strict=True):
-            pred_masks = (out["masks"][:, 0] > 0.5).cpu().numpy()
-            true_masks = target["masks"].numpy().astype(bool)
-            if boxes:
-                pred_masks = filled_boxes(out["boxes"].cpu(), pred_masks.shape[-2:])
-                true_masks = filled_boxes(target["boxes"], true_masks.shape[-2:])
             per_image.append(
                 matterport_ap(
-                    true_masks,
+                    target["masks"].numpy().astype(bool),
                     target["labels"].numpy(),
-                    pred_masks,
+                    (out["masks"][:, 0] > 0.5).cpu().numpy(),
                     out["labels"].cpu().numpy(),
                     out["scores"].cpu().numpy(),
                 )
             )
     return dist.average({"ap": mean_matterport_ap(per_image)})["ap"]
-
-
-def filled_boxes(boxes: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
-    """(N, H, W) bool masks filling each box (rounded to pixels): mask IoU becomes box IoU."""
-    out = np.zeros((len(boxes), *shape), dtype=bool)
-    for k, (x0, y0, x1, y1) in enumerate(boxes.round().int().tolist()):
-        out[k, y0:y1, x0:x1] = True
-    return out

@@ -15,14 +15,12 @@ import torch
 from PIL import Image
 
 from ..config import Config
-from ..data.faces import MASKED_STATUSES
 from ..data.images import rgb_array
 from ..devices import resolve_device
 from ..modeling import load_trained
 from ..modeling.fold import for_inference
 from ..modeling.maskrcnn import score_floor
 from .engines import OnnxEngine, TorchEngine
-from .linking import link_masks
 from .results import Prediction
 from .tiling import cut_at_window_edges, merge_views, tile_windows
 
@@ -38,8 +36,6 @@ class Predictor:
     0.05, so any higher threshold works there too). For small faces: ``size`` sets the inference
     size (longest side; PyTorch engine only), and ``tile`` also runs overlapping ``tile``-pixel
     windows of larger images, each enlarged to the model's size, merged with the whole-image pass.
-    A faces model given ``masks`` (a masks model's Predictor) takes each masked face's mask from
-    it (``inference.linking``).
     """
 
     def __init__(
@@ -49,11 +45,7 @@ class Predictor:
         min_score: float | None = None,
         size: int | None = None,
         tile: int | None = None,
-        masks: Predictor | None = None,
     ) -> None:
-        if masks is not None and (config.task, masks.config.task) != ("faces", "masks"):
-            raise ValueError("mask weights: a masks model's masks go on a faces model's faces")
-        self.masks = masks
         self.engine = engine
         self.config = config
         self.class_names = list(config.class_names)
@@ -81,25 +73,18 @@ class Predictor:
         tile: int | None = None,
         overrides: list[str] | None = None,
         trust: bool = False,
-        mask_weights: str | Path | None = None,
         runtime: str = "onnxruntime",
     ) -> Predictor:
         """Load a training checkpoint (.pt) or an exported ONNX graph (.onnx).
 
-        ``runtime`` runs the ONNX graphs among the two: ``onnxruntime`` or ``openvino`` (see
-        ``OnnxEngine``); a checkpoint runs in PyTorch.
-        ``mask_weights``: a masks model (.pt or .onnx) whose masks a faces model's faces take.
+        ``runtime`` runs an ONNX graph: ``onnxruntime`` or ``openvino`` (see ``OnnxEngine``);
+        a checkpoint runs in PyTorch.
         ``overrides`` (``key=value``, PyTorch only) change inference settings of the checkpoint's
         config, such as ``rpn_post_nms_test``; settings that change a layer are refused.
         ``trust`` allows a checkpoint that needs pickle (arbitrary code) to load.
         """
-        graphs = [p for p in (path, mask_weights) if p is not None and Path(p).suffix == ".onnx"]
-        if runtime != "onnxruntime" and not graphs:
+        if Path(path).suffix != ".onnx" and runtime != "onnxruntime":
             raise ValueError(f"{path}: runtime {runtime} runs exported .onnx graphs only")
-        masks = None
-        if mask_weights is not None:
-            own = runtime if mask_weights in graphs else "onnxruntime"  # the runtime is a graph's
-            masks = cls.from_checkpoint(mask_weights, device=device, trust=trust, runtime=own)
         if Path(path).suffix == ".onnx":
             if overrides:
                 raise ValueError(
@@ -109,11 +94,11 @@ class Predictor:
             if device is not None and resolve_device(device).type != "cpu":
                 raise ValueError(f"{path}: ONNX graphs run on the CPU (OpenVINO or onnxruntime)")
             engine = OnnxEngine(path, runtime)
-            return cls(engine, engine.config, min_score, size, tile, masks)
+            return cls(engine, engine.config, min_score, size, tile)
         model, config = load_trained(path, overrides, trust=trust)
         int8 = config.int8_box_head and resolve_device(device).type == "cpu"
         model = for_inference(model, int8_linear=int8)
-        return cls(TorchEngine(model, device), config, min_score, size, tile, masks)
+        return cls(TorchEngine(model, device), config, min_score, size, tile)
 
     def predict(
         self, image: Image.Image | np.ndarray | str | Path, min_score: float | None = None
@@ -130,22 +115,15 @@ class Predictor:
             windows = tile_windows(*padded.shape[1::-1], self.tile)
             found += [self._detect(padded, w, threshold) for w in windows]
         config = self.config
-        faces = config.task == "faces"
         boxes, scores, labels, masks = merge_views(
-            found, config.detection_nms_threshold, config.max_detections, per_class=not faces
+            found, config.detection_nms_threshold, config.max_detections
         )
         if padded is not array:  # back to the photo: the padding holds nothing
             masks = masks[:, :height, :width]
             boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
             boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
         names = [self.class_names[int(i) - 1] for i in labels]
-        if faces:  # a bare face has no mask, whatever its mask channel draws
-            masks[torch.tensor([n not in MASKED_STATUSES for n in names], dtype=torch.bool)] = False
-        prediction = Prediction(
-            boxes.numpy(), scores.numpy(), names, masks.numpy(), task=config.task
-        )
-        if self.masks is not None and any(n in MASKED_STATUSES for n in names):
-            prediction.masks = link_masks(prediction, self.masks.predict(array))
+        prediction = Prediction(boxes.numpy(), scores.numpy(), names, masks.numpy())
         prediction.seconds = time.perf_counter() - started
         return prediction
 

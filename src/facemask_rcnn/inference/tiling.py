@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torchvision.ops import batched_nms, nms
+from torchvision.ops import batched_nms
 
 
 def tile_windows(width: int, height: int, tile: int) -> list[tuple[int, int, int, int]]:
@@ -42,19 +42,11 @@ def merge_views(
     found: list[tuple[torch.Tensor, ...]],
     nms_threshold: float,
     max_detections: int,
-    per_class: bool = True,
 ) -> tuple[torch.Tensor, ...]:
     """One image's detections (boxes, scores, labels, masks) from several views of it (whole
-    image, tiles): an object seen in more than one keeps its highest-scoring detection.
-
-    With ``per_class`` False (faces: one face has one status) the suppression spans classes,
-    also in a single view, where the model's own NMS is per class."""
+    image, tiles): an object seen in more than one keeps its highest-scoring detection."""
     boxes, scores, labels, masks = (torch.cat(parts) for parts in zip(*found, strict=True))
-    if len(found) == 1 and per_class:  # one pass: the model has already applied NMS
+    if len(found) == 1:  # one pass: the model has already applied NMS
         return boxes, scores, labels, masks
-    if per_class:
-        keep = batched_nms(boxes, scores, labels, nms_threshold)
-    else:
-        keep = nms(boxes, scores, nms_threshold)
-    keep = keep[:max_detections]
+    keep = batched_nms(boxes, scores, labels, nms_threshold)[:max_detections]
     return boxes[keep], scores[keep], labels[keep], masks[keep]

@@ -16,7 +16,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from ..config import Config, parse_overrides, saved_config
 from .backbones import backbone_mean_std, backbone_strides, build_backbone, parameter_stages
-from .partial import partial_supervision
+from .partial import OutlinedOnlyRoIHeads
 from .separable import separable_rpn_head
 from .weights import load_weights
 
@@ -31,7 +31,8 @@ LOSS_KEYS = {
 
 
 class FaceMaskRCNN(MaskRCNN):
-    """MaskRCNN that weights its training losses per head and knows its class names.
+    """MaskRCNN that weights its training losses per head and knows its class names; its RoI
+    heads train the mask branch on outlined instances only (``OutlinedOnlyRoIHeads``).
 
     ``backbone_stages`` maps each backbone parameter name to its stage (2-5), which the trainer
     uses for ``layers: 4+`` and layer-wise learning rates.
@@ -45,6 +46,7 @@ class FaceMaskRCNN(MaskRCNN):
         **kwargs: Any,
     ) -> None:
         super().__init__(backbone, num_classes=None, **kwargs)
+        self.roi_heads = OutlinedOnlyRoIHeads.like(self.roi_heads)
         self.class_names = list(class_names)
         self.loss_weights = dict(loss_weights)
         self.backbone_stages = {
@@ -52,8 +54,7 @@ class FaceMaskRCNN(MaskRCNN):
         }
 
     def forward(self, images, targets=None):  # noqa: ANN001, ANN201 - torchvision's signature
-        with partial_supervision(targets if self.training else None):
-            output = super().forward(images, targets)
+        output = super().forward(images, targets)
         if self.training:
             return weight_losses(output, self.loss_weights)
         return output

@@ -1,79 +1,78 @@
-"""Partial supervision for torchvision's RoI heads: box-only instances and partial class labels.
+"""RoI heads that train the mask branch on outlined instances only.
 
-Two target keys, both optional, change what torchvision's own losses see during training:
-
-- ``has_mask`` (bool per instance): box-only instances (a face box without an outline) train
-  the RPN and the box head; the mask loss leaves out the proposals matched to them.
-- ``annotated`` (bool per class, background first): classes the image's dataset does not
-  label are taken out of the box classifier's softmax for that image (federated training, as
-  in LVIS): a masks-only dataset's unlabelled faces are not taught as background.
-
-torchvision computes both losses inside ``RoIHeads.forward``; ``partial_supervision`` wraps
-its loss functions for one forward pass, so the losses themselves stay torchvision's.
+A target's ``has_mask`` (bool per instance; default all True) marks the instances with an
+outline. Box-only instances (a face box, a VIA rectangle) still train the RPN and the box head;
+the proposals matched to them are left out of the mask branch, so an empty mask is never taught
+as the mask of a box. The losses are torchvision's own (``fastrcnn_loss``, ``maskrcnn_loss``);
+only the choice of the mask branch's proposals differs from ``RoIHeads``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import torch
-from torchvision.models.detection import roi_heads
-
-# Logit given to a class an image's annotation does not cover: softmax weight ~0, no gradient.
-UNANNOTATED_LOGIT = -1e4
+from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss, maskrcnn_loss
 
 
-def classifier_loss(annotated: list[torch.Tensor], loss: Any) -> Any:
-    """``fastrcnn_loss`` with each image's unannotated classes masked out of its RoIs' logits."""
+class OutlinedOnlyRoIHeads(RoIHeads):
+    """``RoIHeads`` whose training mask loss covers the positives matched to outlined instances;
+    inference is ``RoIHeads``'."""
 
-    def masked(class_logits, box_regression, labels, regression_targets):  # noqa: ANN001, ANN202
-        allowed = torch.cat(
-            [a.expand(len(lab), -1) for a, lab in zip(annotated, labels, strict=True)]
-        )
-        class_logits = class_logits.masked_fill(~allowed, UNANNOTATED_LOGIT)
-        return loss(class_logits, box_regression, labels, regression_targets)
-
-    return masked
-
-
-def mask_loss(has_mask: list[torch.Tensor], loss: Any) -> Any:
-    """``maskrcnn_loss`` over the positive proposals whose instance has a mask only."""
-
-    def outlined_only(mask_logits, proposals, gt_masks, gt_labels, matched_idxs):  # noqa: ANN001, ANN202
-        keep = [flags[idx] for flags, idx in zip(has_mask, matched_idxs, strict=True)]
-        rows = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.bool)
-        if not rows.any():
-            return mask_logits.sum() * 0.0
-        return loss(
-            mask_logits[rows],
-            [p[k] for p, k in zip(proposals, keep, strict=True)],
-            gt_masks,
-            gt_labels,
-            [i[k] for i, k in zip(matched_idxs, keep, strict=True)],
+    @classmethod
+    def like(cls, heads: RoIHeads) -> OutlinedOnlyRoIHeads:
+        """The same modules and settings as ``heads`` (the ones ``MaskRCNN`` builds)."""
+        return cls(
+            heads.box_roi_pool,
+            heads.box_head,
+            heads.box_predictor,
+            heads.proposal_matcher.high_threshold,
+            heads.proposal_matcher.low_threshold,
+            heads.fg_bg_sampler.batch_size_per_image,
+            heads.fg_bg_sampler.positive_fraction,
+            heads.box_coder.weights,
+            heads.score_thresh,
+            heads.nms_thresh,
+            heads.detections_per_img,
+            heads.mask_roi_pool,
+            heads.mask_head,
+            heads.mask_predictor,
         )
 
-    return outlined_only
-
-
-@contextmanager
-def partial_supervision(targets: list[dict[str, Any]] | None) -> Iterator[None]:
-    """Within the block, torchvision's RoI losses honour the targets' ``has_mask`` and
-    ``annotated`` (when any target has them); otherwise nothing changes."""
-    if not targets or not any("has_mask" in t or "annotated" in t for t in targets):
-        yield
-        return
-    has_mask = [
-        t.get("has_mask", torch.ones(len(t["labels"]), dtype=torch.bool, device=t["labels"].device))
-        for t in targets
-    ]
-    annotated = [t.get("annotated") for t in targets]
-    saved = roi_heads.fastrcnn_loss, roi_heads.maskrcnn_loss
-    try:
-        roi_heads.maskrcnn_loss = mask_loss(has_mask, saved[1])
-        if all(a is not None for a in annotated):
-            roi_heads.fastrcnn_loss = classifier_loss(annotated, saved[0])  # type: ignore[arg-type]
-        yield
-    finally:
-        roi_heads.fastrcnn_loss, roi_heads.maskrcnn_loss = saved
+    def forward(
+        self,
+        features: dict[str, torch.Tensor],
+        proposals: list[torch.Tensor],
+        image_shapes: list[tuple[int, int]],
+        targets: list[dict[str, torch.Tensor]] | None = None,
+    ) -> tuple[list[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+        if not self.training:
+            return super().forward(features, proposals, image_shapes, targets)
+        if targets is None:
+            raise ValueError("training needs targets")
+        proposals, matched, labels, regression = self.select_training_samples(proposals, targets)
+        box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
+        class_logits, box_regression = self.box_predictor(box_features)
+        loss_classifier, loss_box_reg = fastrcnn_loss(
+            class_logits, box_regression, labels, regression
+        )
+        mask_proposals, mask_matched = [], []
+        for boxes, idx, lab, target in zip(proposals, matched, labels, targets, strict=True):
+            outlined = target.get("has_mask")
+            keep = lab > 0
+            if outlined is not None and len(outlined):
+                keep &= outlined[idx]
+            mask_proposals.append(boxes[keep])
+            mask_matched.append(idx[keep])
+        mask_features = self.mask_head(self.mask_roi_pool(features, mask_proposals, image_shapes))
+        loss_mask = maskrcnn_loss(
+            self.mask_predictor(mask_features),
+            mask_proposals,
+            [t["masks"] for t in targets],
+            [t["labels"] for t in targets],
+            mask_matched,
+        )
+        losses = {
+            "loss_classifier": loss_classifier,
+            "loss_box_reg": loss_box_reg,
+            "loss_mask": loss_mask,
+        }
+        return [], losses
