@@ -1,5 +1,7 @@
 """Exported ONNX and TorchScript graphs agree with the PyTorch model; classes travel by name."""
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -10,13 +12,10 @@ from onnx import numpy_helper
 from facemask_rcnn.cli import main
 from facemask_rcnn.config import Config
 from facemask_rcnn.data.images import read_image
-from facemask_rcnn.export import (
-    FPN_SCOPE,
-    export,
-    load_for_export,
-    merge_roi_levels,
-    nms_per_class,
-)
+from facemask_rcnn.export import export, load_for_export
+from facemask_rcnn.export.exporter import SingleImage, write_onnx
+from facemask_rcnn.export.graph import graph_model, merge_roi_levels, nms_per_class
+from facemask_rcnn.export.quantise import FPN_SCOPE
 from facemask_rcnn.inference import OnnxEngine, Predictor
 from facemask_rcnn.modeling import build_model
 from facemask_rcnn.modeling.int8_training import QUANTISED_MODULES, round_weight
@@ -62,9 +61,6 @@ def test_openvino_runs_the_graph_to_within_bf16_rounding(trained, onnx_model, tm
     assert (tmp_path / "p" / "summary.json").exists()
     assert main([*args, str(checkpoint)]) == 2  # a .pt runs in PyTorch
     assert "runs exported .onnx graphs only" in capsys.readouterr().err
-    # with a graph among the two, the runtime is the graph's: only the task mismatch is left
-    with pytest.raises(ValueError, match="a masks model's masks go on a faces model's faces"):
-        Predictor.from_checkpoint(checkpoint, runtime="openvino", mask_weights=onnx_model)
 
 
 def test_openvino_compiles_a_graph_for_a_size_that_comes_back(trained, onnx_model):
@@ -166,24 +162,21 @@ def test_onnx_takes_other_image_sizes(onnx_model, runtime):
 
 
 def test_graphs_that_resize_and_paste_inside_still_run(trained, onnx_model, tmp_path):
-    from unittest import mock
-
-    from torchvision.models.detection import transform
-
-    import facemask_rcnn.export as exporting
-
     checkpoint, data = trained
-    with (  # export as earlier versions did: resize and paste in the graph, no metadata for it
-        mock.patch.object(exporting, "already_resized", transform.GeneralizedRCNNTransform.resize),
-        mock.patch.object(exporting, "masks_per_box", transform.paste_masks_in_image),
-    ):
-        graph = export(checkpoint, "onnx", tmp_path / "old.onnx", overrides=FLOAT)
-    model = onnx.load(str(graph))
-    kept = [p for p in model.metadata_props if p.key not in ("masks", "input")]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    onnx.save(model, str(graph))
-    assert "Loop" in {node.op_type for node in model.graph.node}  # pastes inside
+    model, config = load_for_export(checkpoint, overrides=FLOAT)
+    graph = tmp_path / "old.onnx"  # as earlier versions wrote: resized and pasted inside
+    example = torch.rand(3, config.image_size, config.image_size)
+    write_onnx(SingleImage(graph_model(model, engine_resizes=False)), example, graph)
+    written = onnx.load(str(graph))
+    old_metadata = {
+        "class_names": json.dumps(config.class_names),
+        "config": json.dumps(config.to_dict()),
+        "int8": "none",
+    }
+    for key, value in old_metadata.items():
+        written.metadata_props.add(key=key, value=value)
+    onnx.save(written, str(graph))
+    assert "Loop" in {node.op_type for node in written.graph.node}  # pastes inside
     old = Predictor.from_checkpoint(graph, min_score=0.05)
     new = Predictor.from_checkpoint(onnx_model, min_score=0.05)
     images = sorted(data.glob("*/*.jpg"))[:3]
@@ -313,7 +306,7 @@ def test_a_batchnorm_fpn_runs_as_int8_convolutions_alone(batchnorm_static):
 
 def test_int8_training_rounds_weights_to_the_static_graphs_int8_weights(batchnorm_static):
     checkpoint, out = batchnorm_static
-    model = load_for_export(checkpoint)[0].model  # BatchNorm folded, as exported
+    model = load_for_export(checkpoint)[0]  # BatchNorm folded, as exported
     stored = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
     same = channels = values = ties = 0
     for name, module in model.named_modules():

@@ -19,7 +19,7 @@ from .transforms import build_transforms
 
 class MaskDataset(Dataset):
     """Yields ``(image, target)``: float CHW image in [0, 1]; target has boxes, labels, masks
-    and ``has_mask``, which ``modeling.partial.OutlinedOnlyRoIHeads`` reads.
+    and ``has_mask``, which ``modeling.roi_heads.OutlinedOnlyRoIHeads`` reads.
 
     Images are resized so the longest side is ``image_size`` (the model's own size, so its
     internal resize is a no-op) and masks are rasterised at that size; ``cache`` keeps the

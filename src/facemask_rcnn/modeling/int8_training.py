@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Module prefixes of the layers the static int8 export quantises (export.NETWORK_SCOPES)
+# Module prefixes of the layers the static int8 export quantises (export.quantise.NETWORK_SCOPES)
 QUANTISED_MODULES = (
     "backbone.",
     "rpn.head.",

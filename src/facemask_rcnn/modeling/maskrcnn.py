@@ -16,7 +16,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from ..config import Config, parse_overrides, saved_config
 from .backbones import backbone_mean_std, backbone_strides, build_backbone, parameter_stages
-from .partial import OutlinedOnlyRoIHeads
+from .roi_heads import OutlinedOnlyRoIHeads, heads_like
 from .separable import separable_rpn_head
 from .weights import load_weights
 
@@ -46,7 +46,7 @@ class FaceMaskRCNN(MaskRCNN):
         **kwargs: Any,
     ) -> None:
         super().__init__(backbone, num_classes=None, **kwargs)
-        self.roi_heads = OutlinedOnlyRoIHeads.like(self.roi_heads)
+        self.roi_heads = heads_like(OutlinedOnlyRoIHeads, self.roi_heads)
         self.class_names = list(class_names)
         self.loss_weights = dict(loss_weights)
         self.backbone_stages = {

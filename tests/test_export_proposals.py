@@ -7,7 +7,7 @@ from torch import nn
 from torchvision.transforms.functional import to_tensor
 
 from facemask_rcnn.data.images import read_image
-from facemask_rcnn.graph_proposals import NmsPerGroup, proposals_best_anchors_first
+from facemask_rcnn.export.proposals import BestAnchorsFirstRPN, NmsPerGroup
 from facemask_rcnn.modeling import load_trained
 
 # boxes 0 and 1 overlap (IoU 0.68), box 2 is box 0's twin, box 3 stands apart
@@ -74,7 +74,7 @@ def test_proposals_are_torchvisions(trained, settings):
         batch, _ = model.transform(images)
         features = model.backbone(batch.tensors)
         expected, _ = model.rpn.eval()(batch, features)
-        found, losses = proposals_best_anchors_first(model.rpn, batch, features)
+        found, losses = BestAnchorsFirstRPN.like(model.rpn).eval()(batch, features)
     assert losses == {} and len(found) == len(expected) == 2
     for ours, theirs in zip(found, expected, strict=True):
         assert 0 < len(ours) == len(theirs) <= model.rpn.post_nms_top_n()

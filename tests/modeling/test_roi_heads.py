@@ -5,7 +5,7 @@ import torch
 from torchvision.models.detection.roi_heads import RoIHeads, maskrcnn_loss
 
 from facemask_rcnn.modeling import build_model
-from facemask_rcnn.modeling.partial import OutlinedOnlyRoIHeads
+from facemask_rcnn.modeling.roi_heads import OutlinedOnlyRoIHeads
 from tests.conftest import tiny_config
 
 

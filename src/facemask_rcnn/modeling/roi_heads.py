@@ -1,4 +1,4 @@
-"""RoI heads that train the mask branch on outlined instances only.
+"""RoI heads that train the mask branch on outlined instances only, and ``heads_like``.
 
 A target's ``has_mask`` (bool per instance; default all True) marks the instances with an
 outline. Box-only instances (a face box, a VIA rectangle) still train the RPN and the box head;
@@ -9,33 +9,45 @@ only the choice of the mask branch's proposals differs from ``RoIHeads``.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
+from torch import nn
 from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss, maskrcnn_loss
+
+Heads = TypeVar("Heads", bound=RoIHeads)
+
+
+def heads_like(cls: type[Heads], heads: RoIHeads, **parts: nn.Module) -> Heads:
+    """A ``cls`` with the modules and settings of ``heads`` (the ones ``MaskRCNN`` builds),
+    the modules named in ``parts`` (``box_roi_pool=...``) replaced."""
+    modules = {
+        name: getattr(heads, name)
+        for name in (
+            "box_roi_pool",
+            "box_head",
+            "box_predictor",
+            "mask_roi_pool",
+            "mask_head",
+            "mask_predictor",
+        )
+    }
+    return cls(
+        fg_iou_thresh=heads.proposal_matcher.high_threshold,
+        bg_iou_thresh=heads.proposal_matcher.low_threshold,
+        batch_size_per_image=heads.fg_bg_sampler.batch_size_per_image,
+        positive_fraction=heads.fg_bg_sampler.positive_fraction,
+        bbox_reg_weights=heads.box_coder.weights,
+        score_thresh=heads.score_thresh,
+        nms_thresh=heads.nms_thresh,
+        detections_per_img=heads.detections_per_img,
+        **(modules | parts),
+    )
 
 
 class OutlinedOnlyRoIHeads(RoIHeads):
     """``RoIHeads`` whose training mask loss covers the positives matched to outlined instances;
     inference is ``RoIHeads``'."""
-
-    @classmethod
-    def like(cls, heads: RoIHeads) -> OutlinedOnlyRoIHeads:
-        """The same modules and settings as ``heads`` (the ones ``MaskRCNN`` builds)."""
-        return cls(
-            heads.box_roi_pool,
-            heads.box_head,
-            heads.box_predictor,
-            heads.proposal_matcher.high_threshold,
-            heads.proposal_matcher.low_threshold,
-            heads.fg_bg_sampler.batch_size_per_image,
-            heads.fg_bg_sampler.positive_fraction,
-            heads.box_coder.weights,
-            heads.score_thresh,
-            heads.nms_thresh,
-            heads.detections_per_img,
-            heads.mask_roi_pool,
-            heads.mask_head,
-            heads.mask_predictor,
-        )
 
     def forward(
         self,
