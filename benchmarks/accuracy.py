@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from facemask_rcnn import Predictor, evaluate, load_config, train
-from facemask_rcnn.data.faceboxes import read_coco_faces
+from facemask_rcnn.data.formats.faceboxes import read_coco_faces
 from facemask_rcnn.evaluation.faces import face_metrics
 
 ROOT = Path(__file__).resolve().parents[1]

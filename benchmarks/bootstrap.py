@@ -22,7 +22,7 @@ from accuracy import SHARED, held_back_scenes
 from facemask_rcnn import Predictor
 from facemask_rcnn.bootstrap import occlude_faces, pseudo_label
 from facemask_rcnn.data import load_records
-from facemask_rcnn.data.faceboxes import read_coco_faces
+from facemask_rcnn.data.formats.faceboxes import read_coco_faces
 
 
 def main() -> None:

@@ -39,10 +39,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models.detection import maskrcnn_resnet50_fpn
 
 from facemask_rcnn import build_model, load_config
-from facemask_rcnn.data.synth import render_scene
 from facemask_rcnn.export import export
 from facemask_rcnn.inference import OnnxEngine
 from facemask_rcnn.modeling.fold import for_inference
+from facemask_rcnn.synth import render_scene
 
 
 def gflops(model: torch.nn.Module, image: torch.Tensor) -> float:

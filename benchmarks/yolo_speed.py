@@ -24,8 +24,8 @@ import torch
 from speed import calibration_scenes, median_ms
 
 from facemask_rcnn import Predictor, build_model, load_config
-from facemask_rcnn.data.synth import render_scene
 from facemask_rcnn.export import export
+from facemask_rcnn.synth import render_scene
 
 DETECTIONS = 5  # every model returns this many masks (score threshold 0), as in speed.py
 

@@ -77,7 +77,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight synthetic scenes at 128 px (6 train, 2 val), made once per test that asks."""
-    from facemask_rcnn.data.synth import synthesize
+    from facemask_rcnn.synth import synthesize
 
     out = tmp_path_factory.mktemp("synth")
     synthesize(out, n=10, seed=3, size=128)
@@ -87,8 +87,8 @@ def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A tiny model trained for a few epochs on synthetic scenes: (checkpoint, data folder)."""
-    from facemask_rcnn.data.synth import synthesize
     from facemask_rcnn.engine import train
+    from facemask_rcnn.synth import synthesize
 
     out = tmp_path_factory.mktemp("trained")
     synthesize(out / "data", n=12, seed=9, size=96)

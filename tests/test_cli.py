@@ -164,7 +164,7 @@ def test_train_shortcuts_scale_the_schedule_and_json_prints_the_summary(tmp_path
     import json
 
     from facemask_rcnn.config import load_config, scale_schedule
-    from facemask_rcnn.data.synth import synthesize
+    from facemask_rcnn.synth import synthesize
     from tests.conftest import TINY
 
     schedule = load_config().schedule  # heads 2 epochs at 0.02, all 2 at 0.004

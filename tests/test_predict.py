@@ -149,7 +149,7 @@ def test_predictions_to_via_and_back_keep_the_masks(trained, tmp_path):
         prediction = predictor.predict(path)
         records.append((path, prediction))
     assert sum(len(p.labels) for _, p in records) > 0
-    from facemask_rcnn.data.via import write_via
+    from facemask_rcnn.data.formats.via import write_via
 
     write_via([p.to_record(path, 96, 96) for path, p in records], tmp_path / "via.json")
     back, problems = load_records(tmp_path / "via.json", class_attribute="type")
@@ -300,7 +300,7 @@ def test_predict_writes_face_counts_and_a_via_project_with_faces_and_masks(tmp_p
     from PIL import Image
 
     from facemask_rcnn.data.faces import face_records
-    from facemask_rcnn.data.via import read_via
+    from facemask_rcnn.data.formats.via import read_via
     from facemask_rcnn.inference import predict_to_folder
 
     photo = tmp_path / "photos" / "group.png"

@@ -90,10 +90,10 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_data_convert(args: argparse.Namespace) -> int:
-    from .data.coco import write_coco
+    from .data.formats.coco import write_coco
+    from .data.formats.via import write_via
     from .data.load import load_records
     from .data.records import class_names_of
-    from .data.via import write_via
 
     records, problems = load_records(
         args.data, args.split, args.class_attribute, keep_empty=args.keep_empty
@@ -108,7 +108,7 @@ def cmd_data_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .data.synth import contact_sheet, synthesize
+    from .synth import contact_sheet, synthesize
 
     splits = synthesize(args.out, n=args.n, seed=args.seed, size=args.image_size)
     sheet = Path(args.out) / "contact_sheet.png"
@@ -204,7 +204,7 @@ def _predictor(args: argparse.Namespace):  # noqa: ANN202 - a Predictor or FaceP
 def cmd_bootstrap_occlude(args: argparse.Namespace) -> int:
     from .bootstrap import occlude_faces
     from .data import load_records
-    from .data.faceboxes import read_faces
+    from .data.formats.faceboxes import read_faces
 
     faces, problems = read_faces(args.faces, args.images)
     _print_problems(problems)
@@ -224,7 +224,7 @@ def cmd_bootstrap_occlude(args: argparse.Namespace) -> int:
 
 def cmd_bootstrap_pseudo(args: argparse.Namespace) -> int:
     from .bootstrap import pseudo_label
-    from .data.faceboxes import read_faces
+    from .data.formats.faceboxes import read_faces
 
     faces, problems = read_faces(args.faces, args.images)
     _print_problems(problems)

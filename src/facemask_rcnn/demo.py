@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_config
-from .data.synth import contact_sheet, synthesize
 from .engine import train
 from .evaluation import evaluate
 from .inference import Predictor, predict_to_folder
+from .synth import contact_sheet, synthesize
 
 DEMO_OVERRIDES = [
     "image_size=256",

@@ -7,8 +7,8 @@ from PIL import Image
 from facemask_rcnn.bootstrap import occlude_faces
 from facemask_rcnn.bootstrap.occlude import occluder_polygon, paste_occluder
 from facemask_rcnn.data import load_records
-from facemask_rcnn.data.faceboxes import FaceBox
-from facemask_rcnn.data.synth import MASK_TYPES
+from facemask_rcnn.data.boxes import FaceBox
+from facemask_rcnn.synth import MASK_TYPES
 
 
 @pytest.mark.parametrize("seed", range(12))

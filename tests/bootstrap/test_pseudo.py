@@ -7,7 +7,7 @@ from PIL import Image
 from facemask_rcnn.bootstrap import pseudo_label
 from facemask_rcnn.bootstrap.pseudo import crop_around, face_mask, paste_crop_mask, prior_mask
 from facemask_rcnn.data import load_records
-from facemask_rcnn.data.faceboxes import FaceBox
+from facemask_rcnn.data.boxes import FaceBox
 
 
 def test_crop_around_is_centred_and_clipped_to_the_image():

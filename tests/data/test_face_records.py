@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from facemask_rcnn.data import load_records
-from facemask_rcnn.data.coco import read_coco, to_coco
 from facemask_rcnn.data.faces import face_around, face_records, status_of
+from facemask_rcnn.data.formats.coco import read_coco, to_coco
 from facemask_rcnn.data.records import ImageRecord, Instance
 from tests.conftest import write_image
 

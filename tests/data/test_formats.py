@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 from facemask_rcnn.data import MaskDataset, load_records
-from facemask_rcnn.data.coco import to_coco
+from facemask_rcnn.data.formats.coco import to_coco
+from facemask_rcnn.data.formats.via import shape_to_polygon, write_via
 from facemask_rcnn.data.records import Instance, mask_to_rle
-from facemask_rcnn.data.via import shape_to_polygon, write_via
 from tests.conftest import write_image
 
 POLYS = {

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemask_rcnn.data.coco import compressed_rle_length, read_coco
-from facemask_rcnn.data.faceboxes import read_coco_faces, read_voc_faces, read_yolo_faces
-from facemask_rcnn.data.labelpng import read_label_pngs
+from facemask_rcnn.data.formats.coco import compressed_rle_length, read_coco
+from facemask_rcnn.data.formats.faceboxes import read_coco_faces, read_voc_faces
+from facemask_rcnn.data.formats.labelpng import read_label_pngs
+from facemask_rcnn.data.formats.via import read_via
+from facemask_rcnn.data.formats.yolo import read_yolo_faces, read_yolo_seg
 from facemask_rcnn.data.records import mask_to_rle
-from facemask_rcnn.data.via import read_via
-from facemask_rcnn.data.yolo import read_yolo_seg
 from tests.conftest import write_image
 
 ODD_VALUES = [None, "x", -5, 0, 1e308, float("nan"), [], {}, [[1, 2]], True, "../../x.jpg", [-1]]

@@ -13,8 +13,7 @@ from facemask_rcnn.cli import main
 from facemask_rcnn.config import load_config
 from facemask_rcnn.data import MaskDataset
 from facemask_rcnn.data.records import ImageRecord, Instance
-from facemask_rcnn.data.sampling import RepeatFactorSampler
-from facemask_rcnn.data.synth import synthesize
+from facemask_rcnn.data.training.sampling import RepeatFactorSampler
 from facemask_rcnn.engine import TrainingDiverged, TrainingError, train
 from facemask_rcnn.engine import trainer as trainer_module
 from facemask_rcnn.engine.layers import (
@@ -26,6 +25,7 @@ from facemask_rcnn.engine.layers import (
 from facemask_rcnn.engine.logs import read_metrics
 from facemask_rcnn.engine.trainer import _loader, weight_average
 from facemask_rcnn.modeling import build_model
+from facemask_rcnn.synth import synthesize
 from tests.conftest import TINY, tiny_config
 
 pytestmark = pytest.mark.slow  # every test here trains, if only for a step
@@ -347,7 +347,7 @@ def test_synthetic_scenes_join_single_class_training_only(data, tmp_path, caplog
 
 
 def test_tile_crop_setting_reaches_the_training_transforms(data, tmp_path, monkeypatch):
-    from facemask_rcnn.data.transforms import TileCrop
+    from facemask_rcnn.data.training.transforms import TileCrop
 
     built = []
 
@@ -476,8 +476,8 @@ def _face_boxes_coco(data, folder):
     import dataclasses
 
     from facemask_rcnn.data import load_records
-    from facemask_rcnn.data.coco import write_coco
     from facemask_rcnn.data.faces import face_records
+    from facemask_rcnn.data.formats.coco import write_coco
 
     records, _ = load_records(data, "val")
     faces = face_records(records)

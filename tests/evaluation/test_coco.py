@@ -9,7 +9,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from facemask_rcnn.data.coco import to_coco
+from facemask_rcnn.data.formats.coco import to_coco
 from facemask_rcnn.data.records import ImageRecord, Instance, mask_to_rle
 from facemask_rcnn.evaluation.coco import STAT_NAMES, coco_metrics, detections
 

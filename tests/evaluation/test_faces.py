@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemask_rcnn.data.faceboxes import FaceBox
+from facemask_rcnn.data.boxes import FaceBox
 from facemask_rcnn.data.faces import inside_fraction
 from facemask_rcnn.evaluation.faces import face_metrics
 from facemask_rcnn.inference import Prediction

@@ -27,6 +27,17 @@ def test_yunet_finds_the_astronaut_s_face_at_full_and_quarter_size():
     assert len(finder(np.zeros((300, 400, 3), np.uint8))) == 0
 
 
+@pytest.mark.parametrize("width, height", [(4000, 3), (3, 4000), (4000, 20), (1, 1), (5, 1)])
+def test_strips_give_the_finder_no_nan_or_empty_boxes(width, height):
+    finder = YuNetFinder()
+    strip = np.random.default_rng(width).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    for _ in range(3):  # YuNet's garbage on such inputs changes from run to run
+        found = finder(strip)
+        boxes = found.boxes
+        assert np.isfinite(boxes).all() and len(boxes) == len(found.scores)
+        assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+
+
 def test_finder_scales_are_held_to_the_longest_side():
     finder = YuNetFinder(scales=(1.0, 2.0), max_side=1600)
     assert finder.working_factors(400, 300) == [1.0, 2.0]
@@ -50,6 +61,8 @@ def test_square_windows_and_crops_read_the_pixels_of_the_window():
     assert crops.shape == (2, 3, 8, 8)
     assert torch.allclose(crops[0], torch.ones(3, 8, 8)) and crops[1].abs().max() == 0
     assert crop_windows(image, np.zeros((0, 4)), 8).shape == (0, 3, 8, 8)
+    with pytest.raises(ValueError, match="non-finite"):  # RoIAlign would crash the process
+        crop_windows(image, np.array([[0, 0, np.nan, 20]]), 8)
 
 
 def test_box_map_fit_recovers_a_known_shift_and_scale():

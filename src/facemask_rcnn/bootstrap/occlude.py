@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
-from ..data.faceboxes import FaceBox, Faces
+from ..data.boxes import FaceBox, Faces
+from ..data.formats.via import write_via
 from ..data.images import read_image
 from ..data.records import ImageRecord, Instance
-from ..data.synth import MASK_TYPES, clip_polygon, mask_colour, mask_polygon, mask_texture
-from ..data.via import write_via
+from ..synth.people import MASK_TYPES, clip_polygon, mask_colour, mask_polygon, mask_texture
 from .output import free_name, output_folder
 
 MIN_FACE = 8  # pixels: smaller faces get no occluder (too few pixels to draw a mask on)

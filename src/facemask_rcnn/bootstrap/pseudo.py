@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..data.faceboxes import Faces
+from ..data.boxes import Faces
 from ..data.faces import inside_fraction
+from ..data.formats.via import write_via
 from ..data.images import read_image
 from ..data.records import ImageRecord, Instance, mask_to_rle
-from ..data.via import write_via
 from ..inference import Predictor
 from .output import free_name, output_folder
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from .faces import MASKED_STATUSES, status_of
 
@@ -27,3 +28,6 @@ def face_box(x0: float, y0: float, x1: float, y1: float, label: str) -> FaceBox:
     if box[2] <= box[0] or box[3] <= box[1]:
         raise ValueError("empty box")
     return FaceBox(box, label)  # type: ignore[arg-type]
+
+
+Faces = dict[Path, list[FaceBox]]  # image -> its face boxes, as the face-box readers return them

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 from .checks import Problem
-from .coco import is_coco, read_coco
-from .faceboxes import face_box_records, read_voc_faces, voc_folders
-from .labelpng import pair_folders, read_label_pngs
+from .formats.coco import is_coco, read_coco
+from .formats.faceboxes import face_box_records, read_voc_faces, voc_folders
+from .formats.labelpng import pair_folders, read_label_pngs
+from .formats.via import is_via, read_via
+from .formats.yolo import read_yolo_seg, yolo_folders
 from .layout import SPLIT_ALIASES
 from .records import ImageRecord
-from .via import is_via, read_via
-from .yolo import read_yolo_seg, yolo_folders
 
 
 class DatasetError(ValueError):

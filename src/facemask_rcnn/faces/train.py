@@ -25,7 +25,7 @@ from torchvision.transforms import v2
 from ..config import FACE_STATUSES, Config, Stage
 from ..data.images import ImageError, read_image
 from ..data.records import ImageRecord
-from ..data.transforms import Recolour
+from ..data.training.transforms import Recolour
 from ..engine.checkpoint import save_checkpoint
 from ..engine.logs import write_metrics
 from ..engine.splits import load_splits

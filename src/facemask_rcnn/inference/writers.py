@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from ..data.formats.via import write_via
 from ..data.images import IMAGE_SUFFIXES, read_image
 from ..data.records import ImageRecord
-from ..data.via import write_via
 from ..fileio import new_folder
 from .draw import overlay
 from .predictor import Predictor

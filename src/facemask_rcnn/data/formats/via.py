@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..fileio import write_json_new
-from .checks import (
+from ...fileio import write_json_new
+from ..checks import (
     MALFORMED,
     Problem,
     clean_polygon,
@@ -24,7 +24,7 @@ from .checks import (
     read_json,
     resolve_label,
 )
-from .records import ImageRecord, Instance, mask_to_polygons
+from ..records import ImageRecord, Instance, mask_to_polygons
 
 DEFAULT_CLASS = "face_mask"
 CURVE_POINTS = 32

@@ -1,22 +1,16 @@
-"""Procedural people-in-masks scenes with exact polygons: the embedded default dataset.
+"""Drawn people: a head and torso on its own canvas, wearing a mask of one of four kinds.
 
-No external assets: each face is drawn on its own canvas (torso, neck, hair, ears, eyes, brows,
-nose, a mask of one of four kinds), rolled, and pasted into a cluttered background. The mask's
-polygon goes through the same transform and is clipped to the image, so labels are exact.
+Each face is drawn whole (torso, neck, hair, ears, eyes, brows, nose, the mask) so that the
+mask's polygon is known exactly; ``clip_polygon`` keeps it inside an image once pasted.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
-
-from .records import ImageRecord, Instance, polygon_area
-from .via import read_via, write_via
+from PIL import Image, ImageDraw
 
 MASK_TYPES = ("surgical", "n95", "cloth", "fashion")
 SKIN_TONES = [
@@ -53,14 +47,14 @@ def _colour(rng: np.random.Generator, base: tuple[int, ...], spread: int = 20) -
     return tuple(int(np.clip(c + rng.integers(-spread, spread + 1), 0, 255)) for c in base)
 
 
-def _random_colour(rng: np.random.Generator) -> tuple[int, int, int]:
+def random_colour(rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(v) for v in rng.integers(0, 256, 3))  # type: ignore[return-value]
 
 
 def mask_colour(rng: np.random.Generator, kind: str) -> tuple[int, int, int]:
     """Typical colours per kind, with a share of anything-goes so colour never identifies a mask."""
     if rng.random() < 0.25:
-        return _random_colour(rng)
+        return random_colour(rng)
     palettes = {
         "surgical": [
             (160, 200, 230),
@@ -81,7 +75,7 @@ def _pattern(rng: np.random.Generator, size: int, base: tuple[int, ...], kind: s
     """Texture for a mask: pleats, seams, stripes, dots, checks or printed shapes."""
     tile = Image.new("RGB", (size, size), base)
     draw = ImageDraw.Draw(tile)
-    other = _random_colour(rng)
+    other = random_colour(rng)
     step = max(3, int(size * rng.uniform(0.06, 0.14)))
     if kind == "cloth":
         style = rng.integers(3)
@@ -99,7 +93,7 @@ def _pattern(rng: np.random.Generator, size: int, base: tuple[int, ...], kind: s
             x, y = rng.integers(0, size, 2)
             r = int(rng.integers(step // 2 + 1, step * 2 + 2))
             shape = [x - r, y - r, x + r, y + r]
-            fill = _random_colour(rng)
+            fill = random_colour(rng)
             if rng.random() < 0.5:
                 draw.ellipse(shape, fill=fill)
             else:
@@ -128,7 +122,7 @@ def mask_texture(
         draw.line([width / 2, 0, width / 2, size], fill=darker, width=line)
         if rng.random() < 0.4:
             vx, vy, r = width * 0.7, height * 0.6, height * 0.12
-            draw.ellipse([vx - r, vy - r, vx + r, vy + r], fill=_random_colour(rng))
+            draw.ellipse([vx - r, vy - r, vx + r, vy + r], fill=random_colour(rng))
     ys, xs = np.mgrid[0:height, 0:width]
     side = 0.15 * rng.uniform(-1, 1)
     light = 1.0 - 0.3 * ys / height - side * (xs / width - 0.5)
@@ -174,7 +168,7 @@ def draw_face(rng: np.random.Generator, face: Face) -> tuple[Image.Image, np.nda
     skin = _colour(rng, SKIN_TONES[rng.integers(len(SKIN_TONES))])
     shade = tuple(int(c * 0.85) for c in skin)
     hair = _colour(rng, HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], 10)
-    shirt = _random_colour(rng)
+    shirt = random_colour(rng)
     c = size / 2
     draw.ellipse([c - 0.8 * h, c + 0.62 * h, c + 0.8 * h, c + 1.6 * h], fill=shirt)
     draw.rectangle([c - 0.14 * h, c + 0.25 * h, c + 0.14 * h, c + 0.75 * h], fill=shade)
@@ -257,134 +251,3 @@ def clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
                 result.append(cur)
         points = result
     return np.asarray(points, dtype=np.float64).reshape(-1, 2)
-
-
-def _background(rng: np.random.Generator, size: int) -> Image.Image:
-    top, bottom = np.array(_random_colour(rng)), np.array(_random_colour(rng))
-    ramp = np.linspace(0, 1, size)[:, None, None]
-    grad = (top * (1 - ramp) + bottom * ramp) * np.ones((1, size, 1))
-    image = Image.fromarray(grad.astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(int(rng.integers(4, 16))):
-        x0, y0 = rng.integers(-size // 4, size, 2)
-        w, h = rng.integers(size // 20, size // 2, 2)
-        box = [int(x0), int(y0), int(x0 + w), int(y0 + h)]
-        fill = _random_colour(rng)
-        [draw.rectangle, draw.ellipse][int(rng.integers(2))](box, fill=fill)
-    return image.filter(ImageFilter.GaussianBlur(rng.uniform(0, 2)))
-
-
-def render_scene(rng: np.random.Generator, size: int = 320) -> tuple[Image.Image, list[Instance]]:
-    """One image with 1-5 people; instances are the visible masks (exact, clipped polygons)."""
-    image = _background(rng, size)
-    count = 1 if rng.random() < 0.35 else int(rng.integers(2, 6))
-    lo, hi = (0.35, 0.95) if count == 1 else (0.08, 0.32)
-    taken: list[tuple[float, float, float, float]] = []
-    instances: list[Instance] = []
-    for _ in range(count):
-        for _attempt in range(30):
-            face = Face(
-                height=float(size * rng.uniform(lo, hi)),
-                roll=float(rng.uniform(-25, 25)),
-                yaw=float(rng.uniform(-1, 1)),
-                kind=None if rng.random() < 0.15 else MASK_TYPES[int(rng.integers(4))],
-                low=bool(rng.random() < 0.2),
-            )
-            cx = float(rng.uniform(0.1, 0.9) * size)
-            cy = float(rng.uniform(0.15, 0.85) * size)
-            half = face.height * 1.42  # half-diagonal of the rolled 2h canvas
-            footprint = (cx - half, cy - half, cx + half, cy + half)
-            if not any(_overlaps(footprint, t) for t in taken):
-                break
-        else:
-            continue
-        canvas, polygon = draw_face(rng, face)
-        rolled = canvas.rotate(face.roll, resample=Image.BICUBIC, expand=True)
-        ox, oy = cx - rolled.width / 2, cy - rolled.height / 2
-        image.paste(rolled, (round(ox), round(oy)), rolled)
-        taken.append(footprint)
-        if polygon is None:
-            continue
-        theta = math.radians(-face.roll)  # PIL rotates counter-clockwise on screen
-        centre = np.array([canvas.width / 2, canvas.height / 2])
-        rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
-        moved = (polygon - centre) @ rot.T + np.array([rolled.width / 2, rolled.height / 2])
-        moved += np.array([round(ox), round(oy)])
-        clipped = clip_polygon(moved, size, size)
-        if len(clipped) >= 3 and polygon_area(clipped) >= 4:
-            attrs = {"type": face.kind, "worn": "low" if face.low else "correct"}
-            instances.append(Instance(face.kind, [clipped], attributes=attrs))
-    return image, instances
-
-
-def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def synthesize(
-    out: str | Path, n: int = 200, seed: int = 0, size: int = 320, val_fraction: float = 0.2
-) -> dict[str, list[ImageRecord]]:
-    """Render ``n`` scenes into ``out/train`` and ``out/val`` as JPEGs + VIA 2.x projects.
-
-    Deterministic per ``seed``; refuses to write into an existing non-empty split folder.
-    """
-
-    out = Path(out)
-    n_val = max(1, round(n * val_fraction)) if n > 1 and val_fraction > 0 else 0
-    splits = {k: v for k, v in {"train": n - n_val, "val": n_val}.items() if v}
-    for split in splits:
-        folder = out / split
-        if folder.exists() and any(folder.iterdir()):
-            raise FileExistsError(f"{folder}: not empty; choose another output folder")
-    rng = np.random.default_rng(seed)
-    result: dict[str, list[ImageRecord]] = {}
-    for split, count in splits.items():
-        folder = out / split
-        folder.mkdir(parents=True, exist_ok=True)
-        records = []
-        for i in range(count):
-            image, instances = render_scene(rng, size)
-            path = folder / f"synth_{split}_{i:04d}.jpg"
-            image.save(path, quality=92)
-            records.append(ImageRecord(path, size, size, instances, "synth"))
-        write_via(records, folder / "via_region_data.json", class_attribute="type")
-        result[split] = records
-    return result
-
-
-def training_scenes(
-    folder: str | Path, n: int, seed: int, size: int, label: str
-) -> list[ImageRecord]:
-    """``n`` scenes in ``folder/train``, every mask labelled ``label``, to mix into training.
-
-    Rendered on first use; a folder that already holds them (a resumed run) is read back.
-    """
-
-    project = Path(folder) / "train" / "via_region_data.json"
-    if project.is_file():
-        records, _ = read_via(project)
-    else:
-        records = synthesize(folder, n=n, seed=seed, size=size, val_fraction=0)["train"]
-    for record in records:
-        record.instances = [dataclasses.replace(i, label=label) for i in record.instances]
-    return records
-
-
-def contact_sheet(
-    records: list[ImageRecord], path: str | Path, columns: int = 6, tile: int = 160
-) -> None:
-    """Grid of images with mask outlines drawn in, to look at what the synthesiser made."""
-    rows = max(1, math.ceil(len(records) / columns))
-    sheet = Image.new("RGB", (columns * tile, rows * tile), (255, 255, 255))
-    for i, rec in enumerate(records):
-        with Image.open(rec.path) as im:
-            image = im.convert("RGB")
-        draw = ImageDraw.Draw(image)
-        for inst in rec.instances:
-            for poly in inst.polygons:
-                draw.line(
-                    [tuple(p) for p in np.vstack([poly, poly[:1]])], fill=(255, 0, 0), width=2
-                )
-        image.thumbnail((tile, tile))
-        sheet.paste(image, ((i % columns) * tile, (i // columns) * tile))
-    sheet.save(path)

@@ -9,19 +9,15 @@ as with_mask or mask_weared_incorrect; any other label is a bare face.
 
 from __future__ import annotations
 
-import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import yaml
-
-from .boxes import FaceBox, face_box
-from .checks import MALFORMED, Problem, locate_image, malformed, read_json
+from ..boxes import Faces, face_box
+from ..checks import MALFORMED, Problem, locate_image, malformed, read_json
+from ..images import image_size
+from ..records import ImageRecord, Instance
 from .coco import coco_tables, image_folder
-from .images import IMAGE_SUFFIXES, image_size
-from .records import ImageRecord, Instance
-
-Faces = dict[Path, list["FaceBox"]]
+from .yolo import read_yolo_faces
 
 
 def read_faces(annotations: str | Path, images: str | Path | None = None) -> tuple[Faces, list]:
@@ -93,88 +89,6 @@ def read_voc_faces(files: list[Path], images: Path | None = None) -> tuple[Faces
             except MALFORMED as err:
                 problems.append(Problem(str(file), f"object {i} bndbox", malformed(err)))
         faces[found[0]] = boxes
-    return faces, problems
-
-
-def yolo_class_names(folder: Path, problems: list[Problem] | None = None) -> list[str] | None:
-    """Class names from ``classes.txt`` / ``obj.names`` (one per line) or ``data.yaml`` names
-    (a list, or a mapping of index to name); an unreadable file is a problem."""
-    problems = [] if problems is None else problems
-    for name in ("classes.txt", "obj.names", "data.yaml"):
-        path = folder / name
-        if not path.is_file():
-            continue
-        try:
-            text = path.read_bytes().decode("utf-8")
-            if name != "data.yaml":
-                return [n.strip() for n in text.splitlines() if n.strip()]
-            names = (yaml.safe_load(text) or {}).get("names")
-            if isinstance(names, dict):
-                names = [names[k] for k in sorted(names)]
-            if isinstance(names, list):
-                return [str(n) for n in names]
-            problems.append(Problem(str(path), "names", "missing, or not a list or mapping"))
-        except (UnicodeDecodeError, yaml.YAMLError, OSError, *MALFORMED) as err:
-            problems.append(Problem(str(path), "file", f"cannot read class names ({err})"))
-        return None
-    return None
-
-
-def yolo_lines(file: Path, problems: list[Problem]) -> list[tuple[str, list[float]]]:
-    """(item, numbers) per non-empty line of a YOLO txt file; bad lines and files are problems."""
-    try:
-        text = file.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        problems.append(Problem(str(file), "file", f"cannot read ({err})"))
-        return []
-    rows = []
-    for i, line in enumerate(text.splitlines()):
-        if not line.strip():
-            continue
-        try:
-            numbers = [float(v) for v in line.split()]
-        except ValueError:
-            problems.append(Problem(str(file), f"line {i + 1}", "a value is not a number"))
-            continue
-        if not all(math.isfinite(v) for v in numbers) or numbers[0] != int(numbers[0]):
-            problems.append(Problem(str(file), f"line {i + 1}", "class or coordinate not finite"))
-            continue
-        rows.append((f"line {i + 1}", numbers))
-    return rows
-
-
-def yolo_image(file: Path, images: Path, problems: list[Problem]) -> tuple[Path, int, int] | None:
-    """The image a YOLO label file belongs to (same stem, any image suffix) and its size."""
-    for suffix in IMAGE_SUFFIXES:
-        if (images / (file.stem + suffix)).is_file():
-            return locate_image(images, file.stem + suffix, str(file), problems)
-    problems.append(Problem(str(file), "image", f"no image named {file.stem}.* in {images}"))
-    return None
-
-
-def read_yolo_faces(files: list[Path], images: Path) -> tuple[Faces, list]:
-    """YOLO txt files (``class cx cy w h``, normalised) → face boxes, in image pixels."""
-    problems: list[Problem] = []
-    names = yolo_class_names(files[0].parent, problems) if files else None
-    faces: Faces = {}
-    for file in files:
-        found = yolo_image(file, images, problems)
-        if found is None:
-            continue
-        image, width, height = found
-        boxes = []
-        for item, numbers in yolo_lines(file, problems):
-            if len(numbers) != 5:
-                problems.append(Problem(str(file), item, "expected: class cx cy w h"))
-                continue
-            index, cx, cy, w, h = numbers
-            label = names[int(index)] if names and 0 <= index < len(names) else str(int(index))
-            try:
-                box = ((cx - w / 2) * width, (cy - h / 2) * height)
-                boxes.append(face_box(*box, box[0] + w * width, box[1] + h * height, label))
-            except ValueError as err:
-                problems.append(Problem(str(file), item, str(err)))
-        faces[image] = boxes
     return faces, problems
 
 

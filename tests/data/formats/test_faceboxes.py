@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from facemask_rcnn.data.faceboxes import FaceBox, read_faces
+from facemask_rcnn.data.boxes import FaceBox
+from facemask_rcnn.data.formats.faceboxes import read_faces
 from tests.conftest import write_image
 
 FACES = [

@@ -105,7 +105,7 @@ def test_augmented_face_boxes_move_with_the_image_and_stay_inside_it(tmp_path):
 
 
 def test_make_target_drops_empty_tight_masks_and_boxes_under_a_pixel():
-    from facemask_rcnn.data.dataset import make_target
+    from facemask_rcnn.data.training.dataset import make_target
 
     masks = torch.zeros(3, 20, 30, dtype=torch.uint8)
     masks[0, 2:6, 3:9] = 1

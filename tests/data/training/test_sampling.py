@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from facemask_rcnn.data.records import ImageRecord, Instance
-from facemask_rcnn.data.sampling import RepeatFactorSampler, repeat_factors
+from facemask_rcnn.data.training.sampling import RepeatFactorSampler, repeat_factors
 
 
 def _record(*labels: str) -> ImageRecord:

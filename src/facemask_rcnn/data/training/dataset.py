@@ -12,8 +12,8 @@ from torchvision import tv_tensors
 from torchvision.ops import masks_to_boxes
 from torchvision.transforms.v2 import functional as F
 
-from .images import read_image
-from .records import ImageRecord
+from ..images import read_image
+from ..records import ImageRecord
 from .transforms import build_transforms
 
 

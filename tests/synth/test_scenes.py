@@ -3,7 +3,8 @@ from PIL import Image
 
 from facemask_rcnn.cli import main
 from facemask_rcnn.data import MaskDataset, load_records
-from facemask_rcnn.data.synth import MASK_TYPES, clip_polygon, render_scene, synthesize
+from facemask_rcnn.synth import MASK_TYPES, render_scene, synthesize
+from facemask_rcnn.synth.people import clip_polygon
 
 
 def test_same_seed_same_scene_other_seed_other_scene():

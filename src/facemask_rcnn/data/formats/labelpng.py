@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .checks import Problem
-from .images import IMAGE_SUFFIXES, ImageError, image_size, open_image
-from .records import ImageRecord, Instance, mask_to_rle
+from ..checks import Problem
+from ..images import IMAGE_SUFFIXES, ImageError, image_size, open_image
+from ..records import ImageRecord, Instance, mask_to_rle
 
 MASKEDFACE_VALUES = {2: "face_mask"}  # 0 background, 1 face skin/hair, 2 face mask
 MASKEDFACE_OTHER = (0, 1)

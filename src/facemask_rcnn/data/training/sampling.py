@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Sampler
 
-from .records import ImageRecord
+from ..records import ImageRecord
 
 
 def repeat_factors(records: list[ImageRecord], threshold: float) -> list[float]:

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..fileio import write_json_new
-from .boxes import face_box
-from .checks import (
+from ...fileio import write_json_new
+from ..boxes import face_box
+from ..checks import (
     MALFORMED,
     Problem,
     clean_polygon,
@@ -20,7 +20,7 @@ from .checks import (
     read_json,
     resolve_label,
 )
-from .records import ImageRecord, Instance
+from ..records import ImageRecord, Instance
 
 
 def is_coco(data: Any) -> bool:

@@ -7,9 +7,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from facemask_rcnn.data import MaskDataset, load_records
-from facemask_rcnn.data.dataset import make_target
-from facemask_rcnn.data.synth import synthesize
-from facemask_rcnn.data.transforms import (
+from facemask_rcnn.data.training.dataset import make_target
+from facemask_rcnn.data.training.transforms import (
     PRESETS,
     CopyPaste,
     FrameInstance,
@@ -20,6 +19,7 @@ from facemask_rcnn.data.transforms import (
     build_transforms,
     looks_like_skin,
 )
+from facemask_rcnn.synth import synthesize
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Annotation formats on disk <-> ImageRecords: COCO, VIA, YOLO, label PNGs and face boxes."""

@@ -1,0 +1,1 @@
+"""ImageRecords -> training tensors: the torch Dataset, augmentation presets and sampling."""
