@@ -115,8 +115,8 @@ def main() -> None:
     inference = args.set if args.weights else []  # with --weights, --set changes inference only
     linked = {"overrides": inference, "mask_weights": args.mask_weights, "runtime": args.runtime}
     predictor = Predictor.from_checkpoint(checkpoint, **linked)
-    maskedface = evaluate(predictor, SHARED / "maskedface", "test")
-    realmask = evaluate(predictor, SHARED / "realmask-crops", None)
+    maskedface = evaluate(predictor, SHARED / "maskedface", "test").to_dict()
+    realmask = evaluate(predictor, SHARED / "realmask-crops", None).to_dict()
     held_back = held_back_scenes()
     threshold = predictor.min_score
     started = time.perf_counter()
@@ -124,12 +124,12 @@ def main() -> None:
         Predictor.from_checkpoint(checkpoint, SCENE_FLOOR, **linked),
         held_back,
         min_score=threshold,
-    )
+    ).to_dict()
     per_photo = (time.perf_counter() - started) / max(1, scenes["images"])
     tiled = {}
     for tile in args.tile:
         tiled_predictor = Predictor.from_checkpoint(checkpoint, SCENE_FLOOR, tile=tile, **linked)
-        found = face_metrics(tiled_predictor, held_back, min_score=threshold)
+        found = face_metrics(tiled_predictor, held_back, min_score=threshold).to_dict()
         tiled[f"tile{tile}"] = {
             "masked_recall": round(found["masked_recall"], 4),
             "masks_per_bare_face": round(found["masks_per_bare_face"], 4),

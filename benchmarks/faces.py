@@ -40,7 +40,7 @@ def main() -> None:
         load_predictor(args.weights, min_score=SCENE_FLOOR, **linked),
         held_back,
         min_score=pipeline.min_score,
-    )
+    ).to_dict()
     seconds = []
     for path in list(held_back)[:TIMED_PHOTOS]:
         started = time.perf_counter()
@@ -63,7 +63,7 @@ def main() -> None:
             ("realmask_crops", SHARED / "realmask-crops", None),
             ("maskedface_test", SHARED / "maskedface", "test"),
         ):
-            metrics = evaluate(pipeline, data, split)
+            metrics = evaluate(pipeline, data, split).to_dict()
             line[name] = {
                 "matterport_map50": round(metrics["matterport_map50"], 4),
                 "mean_top_mask_iou": round(metrics["mean_top_mask_iou"], 4),

@@ -129,7 +129,7 @@ def main() -> None:
                 parts, config.detection_nms_threshold, config.max_detections
             )
             predictions.append(Prediction(boxes.numpy(), scores.numpy(), [], np.zeros(0)))
-        found = face_metrics(Replay(predictions), faces)
+        found = face_metrics(Replay(predictions), faces).to_dict()
         line = {"views": name, "tile": args.tile, "at_limit": rounded(found["at_limit"])}
         print(json.dumps({**line, "recall_floor": round(found["masked_recall"], 4)}), flush=True)
 

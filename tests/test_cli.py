@@ -1,4 +1,8 @@
+"""The facemask command line: help, config, data, synth, train and the shared error rules."""
+
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -18,11 +22,28 @@ def test_help_lists_commands_and_each_has_examples(capsys):
         assert "examples:" in capsys.readouterr().out
 
 
-def test_config_show_prints_derived_strides(capsys):
-    assert main(["config", "show", "--set", "backbone=mobilenet_v3_large"]) == 0
+def test_config_show_prints_measured_strides_when_asked(capsys):
+    args = ["config", "show", "--set", "backbone=mobilenet_v3_large", "--strides"]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "backbone_strides (derived)  [4, 8, 16, 32, 64]" in out
     assert "mobilenet_v3_large" in out
+    assert main([*args, "--set", "finest_stride=8"]) == 0
+    assert "backbone_strides (derived)  [8, 16, 32, 64, 128]" in capsys.readouterr().out
+
+
+def test_help_and_config_show_start_without_torch():
+    script = (
+        "import sys, contextlib, io\n"
+        "from facemask_rcnn.cli import main\n"
+        "for argv in (['--help'], ['config', 'show']):\n"
+        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        main(argv)\n"
+        "print(sorted(m for m in ('torch', 'timm', 'cv2', 'torchvision') if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
 
 
 def test_config_errors_are_one_line(capsys):

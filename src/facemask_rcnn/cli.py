@@ -11,15 +11,19 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import load_config
 from .errors import MissingExtra, TrainingDiverged, TrainingError, WeightsUnavailable
 from .extras import RUNTIMES
 from .version import __version__
 
+if TYPE_CHECKING:  # each command imports its own modules: --help and config show need no torch
+    from .evaluation import FaceMetrics
+
 EPILOGS = {
     "config show": "examples:\n  facemask config show\n  facemask config show configs/seed.yaml\n"
-    "  facemask config show --set image_size=256 --set backbone=resnet50",
+    "  facemask config show --set image_size=256 --set backbone=resnet50 --strides",
     "data check": "examples:\n  facemask data check --data DATASET\n"
     "  facemask data check --data ../shared/datasets/maskedface --class-attribute folder\n"
     "  facemask data check --data DATASET --split val --class-attribute type",
@@ -66,10 +70,15 @@ def _print_problems(problems: list) -> None:  # noqa: ANN401 - Problems or strin
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
+    config = load_config(args.file, args.set)
+    if not args.strides:
+        print(config.display())
+        return 0
     from .modeling.backbones import backbone_strides, build_backbone
 
-    config = load_config(args.file, args.set)
-    backbone = build_backbone(config.backbone, config.fpn_channels, imagenet=False)
+    backbone = build_backbone(
+        config.backbone, config.fpn_channels, imagenet=False, finest_stride=config.finest_stride
+    )
     print(config.display(backbone_strides(backbone)))
     return 0
 
@@ -244,51 +253,46 @@ def cmd_bootstrap_pseudo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate
+    from .evaluation import FaceMetrics, evaluate
 
     metrics = evaluate(_predictor(args), args.data, args.split, args.out)
-    if "masked_recall" in metrics:  # face boxes without outlines
+    print(
+        f"images {metrics.images}  device {metrics.device}  "
+        f"latency {metrics.latency_ms:.0f} ms/image"
+    )
+    if isinstance(metrics, FaceMetrics):  # face boxes without outlines
         _print_face_metrics(metrics)
-        _print_problems(metrics["problems"])
-        if args.out:
-            print(f"wrote {metrics['folder']}/eval.json")
-        return 0
-    print(
-        f"images {metrics['images']}  device {metrics['device']}  "
-        f"latency {metrics['latency_ms']:.0f} ms/image  min score {metrics['min_score']}"
-    )
-    print(
-        f"Matterport mAP@0.5 {metrics['matterport_map50']:.4f}   "
-        f"Matterport mAP@0.75 {metrics['matterport_map75']:.4f}   "
-        f"mean top-mask IoU {metrics['mean_top_mask_iou']:.4f}"
-    )
-    keys = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
-    print("        " + " ".join(f"{k:>6}" for k in keys))
-    for name in ("segm", "bbox"):
-        print(f"{name:<8}" + " ".join(f"{metrics[name][k]:6.3f}" for k in keys))
-    for name, ap in metrics["segm"]["per_class"].items():
-        print(f"  segm AP {name:<14} {ap:.3f}")
-    _print_problems(metrics["problems"])
-    if args.out:
-        print(f"wrote {metrics['folder']}/eval.json, per_image.csv, pr_curve.png, worst/")
+    else:
+        print(
+            f"min score {metrics.min_score}  Matterport mAP@0.5 {metrics.matterport_map50:.4f}  "
+            f"mAP@0.75 {metrics.matterport_map75:.4f}  "
+            f"mean top-mask IoU {metrics.mean_top_mask_iou:.4f}"
+        )
+        keys = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
+        print("        " + " ".join(f"{k:>6}" for k in keys))
+        for name, stats in (("segm", metrics.segm), ("bbox", metrics.bbox)):
+            print(f"{name:<8}" + " ".join(f"{stats[k]:6.3f}" for k in keys))
+        for name, ap in metrics.segm["per_class"].items():
+            print(f"  segm AP {name:<14} {ap:.3f}")
+    _print_problems(metrics.problems)
+    if metrics.folder:
+        faces = isinstance(metrics, FaceMetrics)
+        reports = "" if faces else ", per_image.csv, pr_curve.png, worst/"
+        print(f"wrote {metrics.folder}/eval.json{reports}")
     return 0
 
 
-def _print_face_metrics(metrics: dict) -> None:
+def _print_face_metrics(metrics: FaceMetrics) -> None:
     """Face-level results of ``evaluate`` on face boxes, one operating point per line."""
-    print(
-        f"images {metrics['images']}  device {metrics['device']}  latency "
-        f"{metrics['latency_ms']:.0f} ms/image  faces: {metrics['masked_faces']} masked, "
-        f"{metrics['bare_faces']} bare"
-    )
-    limit = metrics["at_limit"]
-    for name, point in (("all masks", metrics), (f"score >= {limit['min_score']}", limit)):
+    print(f"faces: {metrics.masked_faces} masked, {metrics.bare_faces} bare")
+    limit = metrics.at_limit
+    for name, point in (("all masks", metrics), (f"score >= {limit.min_score}", limit)):
         print(
-            f"{name:<16} masked-face recall {point['masked_recall']:.3f}  masks per bare face "
-            f"{point['masks_per_bare_face']:.3f}  stray masks per image "
-            f"{point['stray_masks_per_image']:.2f}"
+            f"{name:<16} masked-face recall {point.masked_recall:.3f}  masks per bare face "
+            f"{point.masks_per_bare_face:.3f}  stray masks per image "
+            f"{point.stray_masks_per_image:.2f}"
         )
-    for status, ap in metrics.get("status_ap50", {}).items():
+    for status, ap in (metrics.status_ap50 or {}).items():
         print(f"  box AP50 {status:<10} {ap:.3f}")
 
 
@@ -471,8 +475,13 @@ def _parser_config_and_data(commands, sub) -> None:  # noqa: ANN001
     config = commands.add_parser("config", help="show configurations").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    show = sub(config, "show", "config show", "print a config with its derived backbone strides")
+    show = sub(config, "show", "config show", "print every setting of a config")
     show.add_argument("file", nargs="?", help="YAML config (defaults when omitted)")
+    show.add_argument(
+        "--strides",
+        action="store_true",
+        help="also build the backbone and list its measured strides (a few seconds)",
+    )
     _add_set(show, "a config key; VALUE is YAML, e.g. --set image_size=256")
     show.set_defaults(func=cmd_config_show)
     data = commands.add_parser("data", help="check and convert datasets").add_subparsers(

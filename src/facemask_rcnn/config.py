@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from .fileio import write_text
+
 LOSS_NAMES = ("rpn_class", "rpn_bbox", "mrcnn_class", "mrcnn_bbox", "mrcnn_mask")
 TASKS = ("masks", "faces")
 FPN_NORMS = ("group", "batch")  # modeling.backbones.fpn_norm_layer
@@ -204,7 +206,7 @@ class Config:
         return asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     def display(self, strides: list[int] | None = None) -> str:
         """Matterport-style two-column listing; ``strides`` are the measured backbone strides."""

@@ -49,12 +49,12 @@ def run_demo(
     predicted = predict_to_folder(predictor, [str(data / "val")], out / "predictions")
     minutes = (time.perf_counter() - started) / 60
     return {
-        "matterport_map50": metrics["matterport_map50"],
-        "coco_mask_ap": metrics["segm"]["AP"],
-        "coco_mask_ap50": metrics["segm"]["AP50"],
-        "latency_ms": metrics["latency_ms"],
+        "matterport_map50": metrics.matterport_map50,
+        "coco_mask_ap": metrics.segm["AP"],
+        "coco_mask_ap50": metrics.segm["AP50"],
+        "latency_ms": metrics.latency_ms,
         "run": str(result.run_dir),
-        "eval": metrics["folder"],
+        "eval": str(metrics.folder),
         "overlays": str(predicted["folder"] / "overlays"),
         "minutes": minutes,
     }

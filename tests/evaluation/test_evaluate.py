@@ -63,9 +63,9 @@ def test_a_predictor_that_echoes_the_outlines_scores_one_and_a_blind_one_zero(ti
             return Prediction(np.array(boxes, float), scores, labels, masks)
 
     perfect = evaluate(Echo(blind=False), tiny_synth, "val")
-    assert perfect["images"] == len(records) == 2
-    assert perfect["matterport_map50"] == pytest.approx(1.0)
-    assert perfect["segm"]["AP50"] == pytest.approx(1.0)
-    assert perfect["mean_top_mask_iou"] == pytest.approx(1.0)
+    assert perfect.images == len(records) == 2
+    assert perfect.matterport_map50 == pytest.approx(1.0)
+    assert perfect.segm["AP50"] == pytest.approx(1.0)
+    assert perfect.mean_top_mask_iou == pytest.approx(1.0)
     blind = evaluate(Echo(blind=True), tiny_synth, "val")
-    assert blind["matterport_map50"] < 0.5 and blind["segm"]["AP50"] < 0.5
+    assert blind.matterport_map50 < 0.5 and blind.segm["AP50"] < 0.5

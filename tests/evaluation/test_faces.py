@@ -5,6 +5,7 @@ from PIL import Image
 from facemask_rcnn.data.boxes import FaceBox
 from facemask_rcnn.data.faces import inside_fraction
 from facemask_rcnn.evaluation.faces import face_metrics
+from facemask_rcnn.evaluation.results import WidthRecall
 from facemask_rcnn.inference import Prediction
 
 
@@ -39,20 +40,20 @@ def test_face_metrics_count_hits_per_width_and_false_alarms(tmp_path, bright_pre
         tmp_path / "no-faces.png": [],  # skipped without being read
     }
     found = face_metrics(bright_predictor(), faces)
-    assert found["images"] == 2
-    assert found["masked_faces"] == 3 and found["bare_faces"] == 2
-    assert found["masked_recall"] == pytest.approx(2 / 3)
-    assert found["masks_per_bare_face"] == pytest.approx(0.5)
-    assert found["masked_recall_by_width"] == {
-        "<16": {"faces": 1, "recall": 0.0},
-        "16-32": {"faces": 1, "recall": 1.0},
-        ">=32": {"faces": 1, "recall": 1.0},
+    assert found.images == 2
+    assert found.masked_faces == 3 and found.bare_faces == 2
+    assert found.masked_recall == pytest.approx(2 / 3)
+    assert found.masks_per_bare_face == pytest.approx(0.5)
+    assert found.masked_recall_by_width == {
+        "<16": WidthRecall(faces=1, recall=0.0),
+        "16-32": WidthRecall(faces=1, recall=1.0),
+        ">=32": WidthRecall(faces=1, recall=1.0),
     }
     # every mask scores 0.9, and the one false alarm is already 0.5 per bare face: no threshold
     # keeps within 0.10 but one above every score, which finds nothing
-    assert found["at_limit"]["min_score"] is None
-    assert found["at_limit"]["masked_recall"] == 0.0
-    assert found["at_limit"]["masks_per_bare_face"] == 0.0
+    assert found.at_limit.min_score is None
+    assert found.at_limit.masked_recall == 0.0
+    assert found.at_limit.masks_per_bare_face == 0.0
 
 
 class _Scored:
@@ -83,20 +84,20 @@ def test_recall_at_a_false_alarm_limit_picks_the_lowest_threshold_within_it(tmp_
         ]
     }
     everything = face_metrics(_Scored([prediction]), faces, false_alarm_limit=0.5)
-    assert everything["masked_recall"] == 1.0 and everything["masks_per_bare_face"] == 1.5
+    assert everything.masked_recall == 1.0 and everything.masks_per_bare_face == 1.5
     # thresholds 0.3, 0.4, 0.5 leave 3, 2, 2 alarms on 2 bare faces; 0.6 leaves one (0.7)
-    at = everything["at_limit"]
-    assert at["min_score"] == 0.6 and at["masks_per_bare_face"] == 0.5
-    assert at["masked_recall"] == pytest.approx(2 / 3)
-    assert at["masked_recall_by_width"]["<16"] == {"faces": 1, "recall": 0.0}
+    at = everything.at_limit
+    assert at.min_score == 0.6 and at.masks_per_bare_face == 0.5
+    assert at.masked_recall == pytest.approx(2 / 3)
+    assert at.masked_recall_by_width["<16"] == WidthRecall(faces=1, recall=0.0)
     strict = face_metrics(_Scored([prediction]), faces, min_score=0.45, false_alarm_limit=0.0)
-    assert strict["masked_recall"] == pytest.approx(2 / 3) and strict["masks_per_bare_face"] == 1.0
-    assert strict["at_limit"]["min_score"] == 0.95
-    assert strict["at_limit"]["masked_recall"] == pytest.approx(1 / 3)
+    assert strict.masked_recall == pytest.approx(2 / 3) and strict.masks_per_bare_face == 1.0
+    assert strict.at_limit.min_score == 0.95
+    assert strict.at_limit.masked_recall == pytest.approx(1 / 3)
     # the operating point may lie below the reported threshold: it searches every score
     high = face_metrics(_Scored([prediction]), faces, min_score=0.8, false_alarm_limit=0.5)
-    assert high["masked_recall"] == pytest.approx(1 / 3) and high["masks_per_bare_face"] == 0.0
-    assert high["at_limit"]["min_score"] == 0.6
+    assert high.masked_recall == pytest.approx(1 / 3) and high.masks_per_bare_face == 0.0
+    assert high.at_limit.min_score == 0.6
 
 
 def test_a_faces_models_masks_are_its_masked_faces_and_stray_ones_are_counted(tmp_path):
@@ -125,13 +126,13 @@ def test_a_faces_models_masks_are_its_masked_faces_and_stray_ones_are_counted(tm
         ]
     }
     found = face_metrics(_Scored([prediction]), faces)
-    assert found["masked_faces"] == 2 and found["bare_faces"] == 1
-    assert found["masked_recall"] == 1.0 and found["masks_per_bare_face"] == 1.0
-    assert found["stray_masks_per_image"] == 2.0
-    at = found["at_limit"]  # no alarm allowed on one bare face: the 0.3 mask must go
-    assert at["min_score"] == 0.7 and at["masked_recall"] == 1.0
-    assert at["stray_masks_per_image"] == 1.0  # the 0.95 one stays
+    assert found.masked_faces == 2 and found.bare_faces == 1
+    assert found.masked_recall == 1.0 and found.masks_per_bare_face == 1.0
+    assert found.stray_masks_per_image == 2.0
+    at = found.at_limit  # no alarm allowed on one bare face: the 0.3 mask must go
+    assert at.min_score == 0.7 and at.masked_recall == 1.0
+    assert at.stray_masks_per_image == 1.0  # the 0.95 one stays
     # masked: a stray 0.95 ranks above the hit, so precision is 1/2 at full recall;
     # bare: its one detection is right; incorrect: its one detection is on no face.
     # face, status aside: stray 0.95, A, B, C: precision 3/4 at full recall, the envelope's best
-    assert found["status_ap50"] == {"masked": 0.5, "incorrect": 0.0, "bare": 1.0, "face": 0.75}
+    assert found.status_ap50 == {"masked": 0.5, "incorrect": 0.0, "bare": 1.0, "face": 0.75}

@@ -20,6 +20,7 @@ from ..data.boxes import FaceBox, Faces
 from ..data.formats.via import write_via
 from ..data.images import read_image
 from ..data.records import ImageRecord, Instance
+from ..fileio import save_image
 from ..synth.people import MASK_TYPES, clip_polygon, mask_colour, mask_polygon, mask_texture
 from .output import free_name, output_folder
 
@@ -130,7 +131,7 @@ def occlude_faces(
         if not instances:
             continue
         target = free_name(folder, Path(path).stem + ".jpg")
-        image.save(target, quality=95)
+        save_image(image, target, quality=95)
         records.append(ImageRecord(target, image.width, image.height, instances, "occlude"))
         report["occluders"] += len(pasted)
     report["images"] = len(records)

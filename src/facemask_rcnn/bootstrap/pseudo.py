@@ -20,6 +20,7 @@ from ..data.faces import inside_fraction
 from ..data.formats.via import write_via
 from ..data.images import read_image
 from ..data.records import ImageRecord, Instance, mask_to_rle
+from ..fileio import save_image
 from ..inference import Predictor
 from .output import free_name, output_folder
 
@@ -172,7 +173,7 @@ def pseudo_label(
                     Instance(label, rle=mask_to_rle(mask), score=score, attributes=attributes)
                 )
         target = free_name(folder, Path(path).name)
-        Image.fromarray(image).save(target, quality=95)  # upright pixels, as the masks are
+        save_image(Image.fromarray(image), target, quality=95)  # upright pixels, as the masks are
         record = ImageRecord(target, width, height, instances, "pseudo")
         review.append(record)
         counts["masked_faces"] += len(masked)

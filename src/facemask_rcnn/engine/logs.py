@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import csv
-import io
 import logging
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_write
+from ..fileio import atomic_write, write_csv
 
 log = logging.getLogger(__name__)
 
 
 def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
     """Rewrite metrics.csv from all rows (columns = union of keys, first-seen order)."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(path, lambda tmp: tmp.write_text(buffer.getvalue()))
+    write_csv(path, rows)
 
 
 def read_metrics(path: Path) -> list[dict[str, str]]:

@@ -2,5 +2,6 @@
 
 from .evaluate import evaluate
 from .matterport_ap import matterport_ap, mean_matterport_ap
+from .results import FaceMetrics, MaskMetrics
 
-__all__ = ["evaluate", "mean_matterport_ap", "matterport_ap"]
+__all__ = ["FaceMetrics", "MaskMetrics", "evaluate", "mean_matterport_ap", "matterport_ap"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,13 @@ import numpy as np
 from ..data.images import read_image
 from ..data.load import load_records
 from ..data.records import ImageRecord
-from ..fileio import new_folder
+from ..fileio import new_folder, save_image, write_csv, write_json
 from ..inference import Prediction, Predictor, overlay
 from .coco import coco_metrics
 from .faces import as_masks, face_metrics, record_faces
 from .matterport_ap import mask_ious, matterport_ap, mean_matterport_ap
-from .report import plot_pr_curves, side_by_side, write_per_image
+from .report import plot_pr_curves, side_by_side
+from .results import FaceMetrics, MaskMetrics
 
 
 def truth_prediction(record: ImageRecord) -> Prediction:
@@ -55,7 +55,7 @@ def evaluate(
     split: str | None = "val",
     out: str | Path | None = None,
     worst: int = 6,
-) -> dict[str, Any]:
+) -> MaskMetrics | FaceMetrics:
     """Seed mAP@0.5/0.75, COCO segm/bbox metrics, latency; with ``out``, eval.json and reports.
 
     On face boxes without outlines (``task: faces`` models and masks models alike) it reports
@@ -73,14 +73,13 @@ def evaluate(
     )
     if not records:
         raise ValueError(f"{data}: no images to evaluate in split {split!r}")
+    notes = {"problems": [str(p) for p in problems], "device": str(predictor.device)}
     if not any(inst.has_shape for record in records for inst in record.instances):
-        metrics = face_metrics(predictor, record_faces(records))
-        metrics |= {"problems": [str(p) for p in problems], "device": str(predictor.device)}
+        found = replace(face_metrics(predictor, record_faces(records)), **notes)
         if out is not None:
-            folder = new_folder(out)
-            metrics["folder"] = str(folder)
-            (folder / "eval.json").write_text(json.dumps(metrics, indent=1))
-        return metrics
+            found.folder = new_folder(out)
+            write_json(found.folder / "eval.json", found.to_dict(), indent=1)
+        return found
     if faces:  # mask against mask: the outlines, whatever face they are on
         for record in records:
             shaped = [i for i in record.instances if i.has_shape]
@@ -107,23 +106,21 @@ def evaluate(
         class_names,
     )
     ious = [r["top_mask_iou"] for r in rows if r["top_mask_iou"] is not None]
-    metrics = {
-        "images": len(records),
-        "problems": [str(p) for p in problems],
-        "min_score": predictor.min_score,
-        "matterport_map50": mean_matterport_ap([r["matterport_ap50"] for r in rows]),
-        "matterport_map75": mean_matterport_ap([r["matterport_ap75"] for r in rows]),
-        "mean_top_mask_iou": float(np.mean(ious)) if ious else 0.0,
-        "segm": {k: v for k, v in coco["segm"].items() if k != "pr50"},
-        "bbox": {k: v for k, v in coco["bbox"].items() if k != "pr50"},
-        "latency_ms": float(np.mean([p.seconds for p in predictions]) * 1000),
-        "device": str(predictor.device),
-    }
+    metrics = MaskMetrics(
+        images=len(records),
+        min_score=predictor.min_score,
+        matterport_map50=mean_matterport_ap([r["matterport_ap50"] for r in rows]),
+        matterport_map75=mean_matterport_ap([r["matterport_ap75"] for r in rows]),
+        mean_top_mask_iou=float(np.mean(ious)) if ious else 0.0,
+        segm={k: v for k, v in coco["segm"].items() if k != "pr50"},
+        bbox={k: v for k, v in coco["bbox"].items() if k != "pr50"},
+        latency_ms=float(np.mean([p.seconds for p in predictions]) * 1000),
+        **notes,
+    )
     if out is not None:
-        folder = new_folder(out)
-        metrics["folder"] = str(folder)
-        (folder / "eval.json").write_text(json.dumps(metrics, indent=1))
-        write_per_image(folder / "per_image.csv", rows)
+        folder = metrics.folder = new_folder(out)
+        write_json(folder / "eval.json", metrics.to_dict(), indent=1)
+        write_csv(folder / "per_image.csv", rows)
         plot_pr_curves(folder / "pr_curve.png", coco["segm"]["pr50"], coco["recall_thresholds"])
         _gallery(folder / "worst", records, predictions, rows, worst)
     return metrics
@@ -138,6 +135,5 @@ def _gallery(folder: Path, records, predictions, rows, count: int) -> None:  # n
         image = read_image(records[i].path)
         truth = overlay(image, truth_prediction(records[i]))
         title = f"{records[i].path.name}  AP50 {rows[i]['matterport_ap50']:.2f}"
-        side_by_side(overlay(image, predictions[i]), truth, title).save(
-            folder / f"{rank:02d}_{records[i].path.stem}.png"
-        )
+        sheet = side_by_side(overlay(image, predictions[i]), truth, title)
+        save_image(sheet, folder / f"{rank:02d}_{records[i].path.stem}.png")

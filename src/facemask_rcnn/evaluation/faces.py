@@ -20,6 +20,7 @@ from ..data.images import image_size, read_image
 from ..data.records import ImageRecord, Instance
 from ..inference import Prediction, Predictor
 from .coco import coco_metrics
+from .results import FaceMetrics, OperatingPoint, WidthRecall
 
 # Face widths in image pixels: (label, lower bound inclusive, upper bound exclusive).
 WIDTH_BINS = (("<16", 0.0, 16.0), ("16-32", 16.0, 32.0), (">=32", 32.0, float("inf")))
@@ -39,7 +40,7 @@ def face_metrics(
     inside: float = 0.5,
     min_score: float | None = None,
     false_alarm_limit: float = 0.10,
-) -> dict[str, Any]:
+) -> FaceMetrics:
     """``masked_recall`` (overall and by face width), ``masks_per_bare_face`` and
     ``stray_masks_per_image`` (masks on no labelled face at all), and for a faces model the box
     AP50 of each status (``status_ap50``).
@@ -84,10 +85,8 @@ def face_metrics(
         for label, low, high in WIDTH_BINS:
             chosen = (face_widths >= low) & (face_widths < high)
             n = int(chosen.sum())
-            by_width[label] = {
-                "faces": n,
-                "recall": round(float(hits[chosen].mean()), 4) if n else 0.0,
-            }
+            recall = round(float(hits[chosen].mean()), 4) if n else 0.0
+            by_width[label] = WidthRecall(faces=n, recall=recall)
         images = max(1, len(seconds))
         return {
             "masked_recall": float(hits.mean()) if len(hits) else 0.0,
@@ -102,21 +101,21 @@ def face_metrics(
     above = len(alarm_scores) - np.searchsorted(np.sort(alarm_scores), candidates)
     within = above <= false_alarm_limit * bare if bare else np.ones(len(candidates), bool)
     limit_score = float(candidates[np.argmax(within)])  # the last (inf) is always within
-    metrics = {
-        "images": len(seconds),
-        "masked_faces": len(best),
-        "bare_faces": bare,
+    at_limit = OperatingPoint(
+        false_alarm_limit=false_alarm_limit,
+        min_score=round(limit_score, 4) if np.isfinite(limit_score) else None,
+        **counted(limit_score),
+    )
+    faces_found = any(p.task == "faces" for p in predictions.values())
+    return FaceMetrics(
+        images=len(seconds),
+        masked_faces=len(best),
+        bare_faces=bare,
         **counted(-np.inf if min_score is None else min_score),
-        "at_limit": {
-            "false_alarm_limit": false_alarm_limit,
-            "min_score": round(float(limit_score), 4) if np.isfinite(limit_score) else None,
-            **counted(limit_score),
-        },
-        "latency_ms": float(np.mean(seconds) * 1000) if seconds else 0.0,
-    }
-    if any(p.task == "faces" for p in predictions.values()):
-        metrics["status_ap50"] = status_ap50(predictions, faces)
-    return metrics
+        at_limit=at_limit,
+        latency_ms=float(np.mean(seconds) * 1000) if seconds else 0.0,
+        status_ap50=status_ap50(predictions, faces) if faces_found else None,
+    )
 
 
 def status_ap50(

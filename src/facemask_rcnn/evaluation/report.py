@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from ..fileio import atomic_write
 
 PR_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
 
@@ -30,14 +30,7 @@ def plot_pr_curves(path: Path, curves: dict[str, list[float]], recall: list[floa
     if curves:
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-
-
-def write_per_image(path: Path, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["file_name"])
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def side_by_side(prediction: Image.Image, truth: Image.Image, title: str) -> Image.Image:

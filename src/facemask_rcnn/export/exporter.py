@@ -22,6 +22,7 @@ from torchvision.models.detection.roi_heads import RoIHeads
 from ..config import Config
 from ..devices import resolve_device
 from ..extras import require
+from ..fileio import atomic_write
 from ..inference.engines import OUTPUTS
 from ..modeling import load_trained
 from ..modeling.fold import fold_batchnorm
@@ -121,9 +122,8 @@ def export(
     }
     if fmt == "torchscript":
         scripted = torch.jit.script(SingleImage(scriptable(model)))
-        torch.jit.save(
-            scripted, str(out), _extra_files={k: v.encode() for k, v in metadata.items()}
-        )
+        extra = {k: v.encode() for k, v in metadata.items()}
+        atomic_write(out, lambda tmp: torch.jit.save(scripted, str(tmp), _extra_files=extra))
         return out
     images = calibration_set(calibration, calibration_images) if calibration else []
     onnx = require("onnx", "export")
@@ -138,7 +138,7 @@ def export(
     graph = onnx.load(str(out))
     for key, value in metadata.items():
         graph.metadata_props.add(key=key, value=value)
-    onnx.save(graph, str(out))
+    atomic_write(out, lambda tmp: onnx.save(graph, str(tmp)))
     return out
 
 

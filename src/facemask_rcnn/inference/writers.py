@@ -7,7 +7,6 @@ one line in ``errors`` and one entry in ``summary.json``'s ``skipped``, and the 
 from __future__ import annotations
 
 import glob
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 from ..data.formats.via import write_via
 from ..data.images import IMAGE_SUFFIXES, read_image
 from ..data.records import ImageRecord
-from ..fileio import new_folder
+from ..fileio import new_folder, save_image, write_json
 from .draw import overlay
 from .predictor import Predictor
 from .results import Prediction
@@ -135,11 +134,13 @@ def predict_to_folder(
             continue
         prediction = predictor.predict(image)
         add(str(path), np.asarray(image), prediction)
-        overlay(image, prediction).save(folder / "overlays" / f"{len(images):04d}_{path.stem}.jpg")
+        save_image(
+            overlay(image, prediction), folder / "overlays" / f"{len(images):04d}_{path.stem}.jpg"
+        )
         records.append(prediction.to_record(path, image.width, image.height))
-    (folder / "predictions.json").write_text(json.dumps(results))
+    write_json(folder / "predictions.json", results)
     summary = {"images": images, "skipped": skipped}
-    (folder / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(folder / "summary.json", summary, indent=1)
     if via_out:
         write_via(records, via_out, class_attribute=predictor.config.class_attribute or "type")
     errors = [f"{s['input']}: {s['reason']}" for s in skipped]

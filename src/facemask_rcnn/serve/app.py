@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..data.images import ImageError, read_image
+from ..fileio import save_image
 from ..inference import Prediction, Predictor, overlay
 
 STATIC = Path(__file__).parent / "static"
@@ -117,7 +118,7 @@ class ResultStore:
 
     def add(self, image: Image.Image) -> str:
         result_id = uuid.uuid4().hex
-        image.save(self.folder / f"{result_id}.jpg", quality=90)
+        save_image(image, self.folder / f"{result_id}.jpg", quality=90)
         self.prune()
         return result_id
 

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from ..data.formats.via import read_via, write_via
 from ..data.records import ImageRecord, Instance, polygon_area
+from ..fileio import save_image
 from .people import MASK_TYPES, Face, clip_polygon, draw_face, random_colour
 
 
@@ -105,7 +106,7 @@ def synthesize(
         for i in range(count):
             image, instances = render_scene(rng, size)
             path = folder / f"synth_{split}_{i:04d}.jpg"
-            image.save(path, quality=92)
+            save_image(image, path, quality=92)
             records.append(ImageRecord(path, size, size, instances, "synth"))
         write_via(records, folder / "via_region_data.json", class_attribute="type")
         result[split] = records
@@ -147,4 +148,4 @@ def contact_sheet(
                 )
         image.thumbnail((tile, tile))
         sheet.paste(image, ((i % columns) * tile, (i // columns) * tile))
-    sheet.save(path)
+    save_image(sheet, path)
