@@ -56,20 +56,20 @@ def main() -> None:
         pseudo = pseudo_label(
             predictor, faces, f"{args.out}/pseudo", args.scale, prior_below=args.prior_below
         )
-        folder = pseudo["folder"]
+        folder = pseudo.folder
         counts = ("images", "masked_faces", "masks", "priors", "complete_images")
         line |= {
             "weights": args.weights,
             "scale": args.scale,
             "min_score": args.min_score,
             "prior_below": args.prior_below,
-            "pseudo": {k: pseudo[k] for k in counts},
+            "pseudo": {k: getattr(pseudo, k) for k in counts},
         }
     labels, _ = load_records(folder)
     occluded = occlude_faces(faces, f"{args.out}/dataset", 0, args.share, labels)
     line |= {
-        "dataset": {k: occluded[k] for k in ("images", "occluders", "skipped_masked")},
-        "dataset_folder": str(occluded["folder"]),
+        "dataset": {k: getattr(occluded, k) for k in ("images", "occluders", "skipped_masked")},
+        "dataset_folder": str(occluded.folder),
         "minutes": round((time.perf_counter() - started) / 60, 2),
     }
     print(json.dumps(line))

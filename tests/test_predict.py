@@ -308,10 +308,10 @@ def test_predict_writes_face_counts_and_a_via_project_with_faces_and_masks(tmp_p
     Image.fromarray(faces_photo()).save(photo)
     via = tmp_path / "photos" / "faces.json"
     result = predict_to_folder(faces_predictor(), [str(photo)], tmp_path / "out", via_out=via)
-    summary = json.loads((result["folder"] / "summary.json").read_text())
+    summary = json.loads((result.folder / "summary.json").read_text())
     (image,) = summary["images"]
     assert (image["faces"], image["masked"], image["bare"], image["share_masked"]) == (2, 1, 1, 0.5)
-    predictions = json.loads((result["folder"] / "predictions.json").read_text())
+    predictions = json.loads((result.folder / "predictions.json").read_text())
     assert [p["status"] for p in predictions] == ["masked", "bare"]
     regions = json.loads(via.read_text())["_via_img_metadata"]
     (entry,) = regions.values()

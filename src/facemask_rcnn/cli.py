@@ -167,15 +167,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     summary = result.summary
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary.to_dict()))
         return 0
-    best = summary["best_value"]
-    ap = summary["last_val_ap50"]
-    print(f"\ntraining finished in {summary['seconds'] / 60:.1f} min, {summary['epochs']} epoch(s)")
-    print(f"  best epoch     {summary['best_epoch']} ({summary['best_metric']} {best:.4g})")
+    best, ap = summary.best_value, summary.last_val_ap50
+    print(f"\ntraining finished in {summary.seconds / 60:.1f} min, {summary.epochs} epoch(s)")
+    best_text = "none" if best is None else f"{best:.4g}"
+    print(f"  best epoch     {summary.best_epoch} ({summary.best_metric} {best_text})")
     print(f"  last val AP50  {'not computed' if ap is None else f'{ap:.4f}'}")
-    for key in ("best_pt", "last_pt", "metrics_csv", "loss_png"):
-        print(f"  {key.replace('_', '.'):<14} {summary[key]}")
+    for name, path in summary.files.items():
+        print(f"  {name:<14} {path}")
     return 0
 
 
@@ -222,10 +222,10 @@ def cmd_bootstrap_occlude(args: argparse.Namespace) -> int:
         labels, label_problems = load_records(args.labels)
         _print_problems(label_problems)
     result = occlude_faces(faces, args.out, args.seed, args.share, labels)
-    _print_problems([f"error: {problem}" for problem in result["problems"]])
+    _print_problems([f"error: {problem}" for problem in result.problems])
     print(
-        f"{result['occluders']} occluder(s) on {result['images']} image(s) -> {result['folder']}; "
-        f"skipped {result['skipped_masked']} image(s) with masked faces that --labels does not "
+        f"{result.occluders} occluder(s) on {result.images} image(s) -> {result.folder}; "
+        f"skipped {result.skipped_masked} image(s) with masked faces that --labels does not "
         f"outline (unlabelled masks would be learned as background)"
     )
     return 0
@@ -239,14 +239,14 @@ def cmd_bootstrap_pseudo(args: argparse.Namespace) -> int:
     _print_problems(problems)
     predictor = _predictor(args)
     result = pseudo_label(predictor, faces, args.out, args.scale, prior_below=args.prior_below)
-    _print_problems([f"error: {problem}" for problem in result["problems"]])
-    share = result["masks"] / max(1, result["masked_faces"])
-    priors = f", {result['priors']} of them the shape prior" if args.prior_below else ""
+    _print_problems([f"error: {problem}" for problem in result.problems])
+    share = result.masks / max(1, result.masked_faces)
+    priors = f", {result.priors} of them the shape prior" if args.prior_below else ""
     print(
-        f"{result['masks']} of {result['masked_faces']} masked face(s) got a mask ({share:.0%}"
-        f"{priors}) on {result['images']} image(s); {result['complete_images']} image(s) complete"
+        f"{result.masks} of {result.masked_faces} masked face(s) got a mask ({share:.0%}"
+        f"{priors}) on {result.images} image(s); {result.complete_images} image(s) complete"
     )
-    folder = result["folder"]
+    folder = result.folder
     print(f"correct in VIA: {folder / 'review_via.json'}")
     print(f"train on: {folder} (via_region_data.json: complete images only)")
     return 0
@@ -301,12 +301,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     predictor = _predictor(args)
     result = predict_to_folder(predictor, args.inputs, args.out, args.every, args.via_out)
-    _print_problems([f"error: {error}" for error in result["errors"]])
+    _print_problems([f"error: {error}" for error in result.errors])
     found = "face(s)" if predictor.config.task == "faces" else "mask(s)"
-    print(f"{result['images']} image(s), {result['instances']} {found} -> {result['folder']}")
+    print(f"{result.images} image(s), {result.instances} {found} -> {result.folder}")
     if args.via_out:
         print(f"VIA project for correction: {args.via_out}")
-    return 1 if result["errors"] and not result["images"] else 0
+    return 1 if result.skipped and not result.images else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -347,15 +347,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    summary = run_demo(args.out, args.images)
-    print(f"\nDemo finished in {summary['minutes']:.1f} min")
-    print(f"  Matterport mAP@0.5 (val)  {summary['matterport_map50']:.3f}")
-    print(f"  COCO mask AP / AP50       {summary['coco_mask_ap']:.3f} / ", end="")
-    print(f"{summary['coco_mask_ap50']:.3f}")
-    print(f"  latency                   {summary['latency_ms']:.0f} ms/image")
-    print(f"  run folder                {summary['run']}")
-    print(f"  evaluation                {summary['eval']}")
-    print(f"  overlays                  {summary['overlays']}")
+    result = run_demo(args.out, args.images)
+    print(f"\nDemo finished in {result.minutes:.1f} min")
+    print(f"  Matterport mAP@0.5 (val)  {result.matterport_map50:.3f}")
+    print(f"  COCO mask AP / AP50       {result.coco_mask_ap:.3f} / {result.coco_mask_ap50:.3f}")
+    print(f"  latency                   {result.latency_ms:.0f} ms/image")
+    print(f"  run folder                {result.run}")
+    print(f"  evaluation                {result.eval}")
+    print(f"  overlays                  {result.overlays}")
     return 0
 
 

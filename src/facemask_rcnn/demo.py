@@ -7,8 +7,8 @@ short schedule, so a first-time user sees the whole flow and the numbers it prod
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .config import load_config
 from .engine import train
@@ -32,10 +32,24 @@ DEMO_OVERRIDES = [
 ]
 
 
+@dataclass(frozen=True)
+class DemoResult:
+    """The demo's numbers on its validation split and where it wrote each part."""
+
+    matterport_map50: float
+    coco_mask_ap: float
+    coco_mask_ap50: float
+    latency_ms: float
+    run: Path
+    eval: Path
+    overlays: Path
+    minutes: float
+
+
 def run_demo(
     out: str | Path = "demo", images: int = 120, overrides: list[str] | None = None
-) -> dict[str, Any]:
-    """The whole flow on synthetic data in ``out``; returns the numbers it printed."""
+) -> DemoResult:
+    """The whole flow on synthetic data in ``out``."""
     started = time.perf_counter()
     out = Path(out)
     data = out / "data"
@@ -48,13 +62,13 @@ def run_demo(
     metrics = evaluate(predictor, data, "val", out / "eval")
     predicted = predict_to_folder(predictor, [str(data / "val")], out / "predictions")
     minutes = (time.perf_counter() - started) / 60
-    return {
-        "matterport_map50": metrics.matterport_map50,
-        "coco_mask_ap": metrics.segm["AP"],
-        "coco_mask_ap50": metrics.segm["AP50"],
-        "latency_ms": metrics.latency_ms,
-        "run": str(result.run_dir),
-        "eval": str(metrics.folder),
-        "overlays": str(predicted["folder"] / "overlays"),
-        "minutes": minutes,
-    }
+    return DemoResult(
+        matterport_map50=metrics.matterport_map50,
+        coco_mask_ap=metrics.segm["AP"],
+        coco_mask_ap50=metrics.segm["AP50"],
+        latency_ms=metrics.latency_ms,
+        run=result.run_dir,
+        eval=Path(metrics.folder),
+        overlays=predicted.folder / "overlays",
+        minutes=minutes,
+    )

@@ -69,10 +69,10 @@ def test_occlude_faces_skips_images_with_masked_faces_and_writes_a_dataset(tmp_p
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("user file")  # not empty: a new folder is used
     result = occlude_faces(faces, tmp_path / "out", seed=1)
-    assert result["folder"] == tmp_path / "out-2"
+    assert result.folder == tmp_path / "out-2"
     assert (tmp_path / "out" / "mine.txt").read_text() == "user file"
-    assert (result["images"], result["occluders"], result["skipped_masked"]) == (1, 2, 1)
-    records, problems = load_records(result["folder"])
+    assert (result.images, result.occluders, result.skipped_masked) == (1, 2, 1)
+    records, problems = load_records(result.folder)
     assert not problems and [r.path.name for r in records] == ["bare.jpg"]
     for instance, face in zip(records[0].instances, faces[paths[0]], strict=True):
         x0, y0, x1, y1 = instance.box()
@@ -99,10 +99,10 @@ def test_outlined_masked_faces_let_an_image_in_and_share_keeps_negatives(tmp_pat
     outline = Instance("face_mask", [np.array([[15.0, 35], [45, 35], [45, 58], [15, 58]])])
     labels = [ImageRecord(path, 120, 90, [outline], "pseudo")]
     both = occlude_faces(faces, tmp_path / "both", seed=0, labels=labels)
-    assert (both["images"], both["occluders"], both["skipped_masked"]) == (1, 1, 0)
+    assert (both.images, both.occluders, both.skipped_masked) == (1, 1, 0)
     negatives = occlude_faces(faces, tmp_path / "negatives", seed=0, share=0.0, labels=labels)
-    assert (negatives["images"], negatives["occluders"]) == (1, 0)
-    records, _ = load_records(negatives["folder"])
+    assert (negatives.images, negatives.occluders) == (1, 0)
+    records, _ = load_records(negatives.folder)
     assert len(records[0].instances) == 1
     assert records[0].instances[0].box() == pytest.approx((15, 35, 45, 58))
 

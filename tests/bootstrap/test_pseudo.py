@@ -59,10 +59,10 @@ def test_pseudo_label_writes_review_and_training_projects(bright_predictor, tmp_
         paths[1]: [FaceBox((10, 20, 22, 32), "with_mask"), FaceBox((50, 5, 62, 17), "with_mask")],
     }
     result = pseudo_label(bright_predictor(), faces, tmp_path / "out")
-    assert (result["images"], result["masked_faces"], result["masks"]) == (2, 3, 2)
-    assert result["complete_images"] == 1  # two.png's second masked face got no mask
-    review, _ = load_records(result["folder"] / "review_via.json")
-    train, _ = load_records(result["folder"])
+    assert (result.images, result.masked_faces, result.masks) == (2, 3, 2)
+    assert result.complete_images == 1  # two.png's second masked face got no mask
+    review, _ = load_records(result.folder / "review_via.json")
+    train, _ = load_records(result.folder)
     assert [r.path.name for r in review] == ["one.png", "two.png"]
     assert [r.path.name for r in train] == ["one.png"]
     mask = train[0].instances[0].to_mask(60, 80)
@@ -103,8 +103,8 @@ def test_small_faces_the_model_misses_get_the_prior_and_complete_the_image(
         ]
     }
     result = pseudo_label(bright_predictor(), faces, tmp_path / "one", prior_below=16)
-    assert (result["masks"], result["priors"], result["complete_images"]) == (2, 1, 1)
-    (record,) = load_records(result["folder"])[0]
+    assert (result.masks, result.priors, result.complete_images) == (2, 1, 1)
+    (record,) = load_records(result.folder)[0]
     model, prior = record.instances
     assert model.attributes["source"] == "pseudo" and prior.attributes["source"] == "prior"
     assert prior.attributes["face"] == "mask_weared_incorrect"
@@ -112,9 +112,9 @@ def test_small_faces_the_model_misses_get_the_prior_and_complete_the_image(
     assert (prior.to_mask(60, 80).astype(bool) == expected).mean() > 0.99
     faces[tmp_path / "crowd.png"].append(FaceBox(large, "with_mask"))  # 30 px: no prior
     result = pseudo_label(bright_predictor(), faces, tmp_path / "two", prior_below=16)
-    assert (result["masks"], result["priors"], result["complete_images"]) == (2, 1, 0)
+    assert (result.masks, result.priors, result.complete_images) == (2, 1, 0)
     off = pseudo_label(bright_predictor(), faces, tmp_path / "three")
-    assert (off["masks"], off["priors"]) == (1, 0)
+    assert (off.masks, off.priors) == (1, 0)
 
 
 def test_a_crop_smaller_than_the_face_is_a_clear_error(bright_predictor, tmp_path):

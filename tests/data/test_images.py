@@ -79,7 +79,7 @@ def test_phone_photo_masks_land_on_the_same_pixels_everywhere(tmp_path, orientat
     # Prediction (the CLI's folder writer) sees the upright photo too.
     predictor = Predictor(BrightEngine(), Config(), min_score=0.5)
     out = predict_to_folder(predictor, [str(photo)], tmp_path / "pred")
-    entries = json.loads((out["folder"] / "predictions.json").read_text())
+    entries = json.loads((out.folder / "predictions.json").read_text())
     assert [e["bbox"] for e in entries] == [[x0, y0, x1 - x0, y1 - y0]]
 
 
@@ -193,10 +193,10 @@ def test_a_batch_goes_on_past_every_bad_input(tmp_path):
     (folder / "more").mkdir()
     predictor = Predictor(BrightEngine(), Config(), min_score=0.5)
     out = predict_to_folder(predictor, [str(folder), str(tmp_path / "missing.jpg")], tmp_path / "p")
-    summary = json.loads((out["folder"] / "summary.json").read_text())
+    summary = json.loads((out.folder / "summary.json").read_text())
     assert [s["file_name"].rsplit("/", 1)[-1] for s in summary["images"]] == ["a.jpg", "b.gif"]
     reasons = {s["input"].rsplit("/", 1)[-1]: s["reason"] for s in summary["skipped"]}
     assert set(reasons) == {"bomb.png", "notes.txt", "fake.jpg", "more", "missing.jpg"}
     assert reasons["bomb.png"].startswith("over the 100000000 pixel limit")
     assert reasons["missing.jpg"] == "image file is missing"
-    assert len(out["errors"]) == 5 and all("\n" not in e for e in out["errors"])
+    assert len(out.errors) == 5 and all("\n" not in e for e in out.errors)

@@ -128,7 +128,7 @@ def test_stages_loss_falls_heads_freeze_backbone_and_best_is_lowest_val_loss(
         "version",
         "rng",
     } <= set(last)
-    assert last["progress"]["best_epoch"] == int(lowest["epoch"]) == result.summary["best_epoch"]
+    assert last["progress"]["best_epoch"] == int(lowest["epoch"]) == result.summary.best_epoch
     assert (result.run_dir / "loss.png").stat().st_size > 0
     assert (result.run_dir / "config.yaml").is_file()
 
@@ -378,8 +378,8 @@ def test_val_ap50_picks_best_only_among_epochs_that_computed_it(data, tmp_path, 
     result = train(config, data, tmp_path / "ap")
     assert [r.get("val_ap50") for r in result.metrics] == [None, 0.5, None, 0.3]
     assert torch.load(result.run_dir / "best.pt")["epoch"] == 2  # not an epoch with a loss only
-    assert result.summary["best_epoch"] == 2 and result.summary["best_value"] == 0.5
-    assert result.summary["last_val_ap50"] == 0.3
+    assert result.summary.best_epoch == 2 and result.summary.best_value == 0.5
+    assert result.summary.last_val_ap50 == 0.3
     with pytest.raises(ValueError, match="val_ap_every"):
         tiny_config(
             "[{layers: heads, epochs: 1, lr: 0.01}]", "best_metric=val_ap50", "val_ap_every=0"

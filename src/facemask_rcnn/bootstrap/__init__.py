@@ -4,7 +4,7 @@
 draw crude masks inside masked faces' boxes, for a person to correct in VIA and for training.
 """
 
-from .occlude import occlude_faces
-from .pseudo import pseudo_label
+from .occlude import Occluded, occlude_faces
+from .pseudo import PseudoLabels, pseudo_label
 
-__all__ = ["occlude_faces", "pseudo_label"]
+__all__ = ["Occluded", "PseudoLabels", "occlude_faces", "pseudo_label"]

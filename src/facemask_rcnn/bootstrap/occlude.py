@@ -10,8 +10,8 @@ model that masks are background.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -25,6 +25,19 @@ from ..synth.people import MASK_TYPES, clip_polygon, mask_colour, mask_polygon, 
 from .output import free_name, output_folder
 
 MIN_FACE = 8  # pixels: smaller faces get no occluder (too few pixels to draw a mask on)
+
+
+@dataclass
+class Occluded:
+    """What :func:`occlude_faces` wrote: the dataset folder, its images and pasted occluders,
+    the images skipped (masked faces without outlines, unreadable files) and their problems."""
+
+    folder: Path
+    images: int = 0
+    occluders: int = 0
+    skipped_masked: int = 0
+    skipped_unreadable: int = 0
+    problems: list[str] = field(default_factory=list)
 
 
 def occluder_polygon(
@@ -96,33 +109,31 @@ def occlude_faces(
     share: float = 1.0,
     labels: list[ImageRecord] | None = None,
     label: str = "face_mask",
-) -> dict[str, Any]:
+) -> Occluded:
     """Occlude a ``share`` of the bare faces (the rest stay negatives); write images + VIA 2.x.
 
     ``labels`` are outlined records (matched by file name) whose instances are kept: with them,
     an image with masked faces is used when its record has an outline per masked face.
     ``out`` is a new dataset folder (``out-2``… if taken): JPEGs and ``via_region_data.json``,
-    ready for ``facemask train --data``. Returns counts and the folder.
+    ready for ``facemask train --data``.
     """
     if not 0 <= share <= 1:
         raise ValueError(f"share: {share} is not between 0 and 1")
-    folder = output_folder(out)
+    report = Occluded(output_folder(out))
     rng = np.random.default_rng(seed)
     known = {record.path.name: record for record in labels or []}
     records: list[ImageRecord] = []
-    report = {"images": 0, "skipped_masked": 0, "skipped_unreadable": 0, "occluders": 0}
-    problems: list[str] = []
     for path, boxes in faces.items():
         masked = sum(face.masked for face in boxes)
         outlined = known.get(Path(path).name)
         if masked and (outlined is None or len(outlined.instances) < masked):
-            report["skipped_masked"] += 1
+            report.skipped_masked += 1
             continue
         try:
             image = read_image(outlined.path if masked else path)
         except ValueError as err:
-            report["skipped_unreadable"] += 1
-            problems.append(str(err))
+            report.skipped_unreadable += 1
+            report.problems.append(str(err))
             continue
         bare = [face for face in boxes if not face.masked and rng.random() < share]
         pasted = [paste_occluder(image, face, rng, label) for face in bare]
@@ -130,10 +141,10 @@ def occlude_faces(
         instances = (list(outlined.instances) if masked else []) + pasted
         if not instances:
             continue
-        target = free_name(folder, Path(path).stem + ".jpg")
+        target = free_name(report.folder, Path(path).stem + ".jpg")
         save_image(image, target, quality=95)
         records.append(ImageRecord(target, image.width, image.height, instances, "occlude"))
-        report["occluders"] += len(pasted)
-    report["images"] = len(records)
-    write_via(records, folder / "via_region_data.json")
-    return {**report, "folder": folder, "problems": problems}
+        report.occluders += len(pasted)
+    report.images = len(records)
+    write_via(records, report.folder / "via_region_data.json")
+    return report

@@ -9,8 +9,8 @@ photos full of tiny masked faces still make complete training images.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -23,6 +23,21 @@ from ..data.records import ImageRecord, Instance, mask_to_rle
 from ..fileio import save_image
 from ..inference import Predictor
 from .output import free_name, output_folder
+
+
+@dataclass
+class PseudoLabels:
+    """What :func:`pseudo_label` wrote: the folder, the images with masked faces, those faces,
+    the masks found (``priors`` of them the shape prior), the images where every masked face
+    got one, and the images it could not read."""
+
+    folder: Path
+    images: int = 0
+    masked_faces: int = 0
+    masks: int = 0
+    priors: int = 0
+    complete_images: int = 0
+    problems: list[str] = field(default_factory=list)
 
 
 def crop_around(
@@ -128,7 +143,7 @@ def pseudo_label(
     scale: float = 2.5,
     label: str = "face_mask",
     prior_below: float = 0.0,
-) -> dict[str, Any]:
+) -> PseudoLabels:
     """Pseudo-label the masked faces of every image that has any; write the two projects.
 
     ``out`` (a new folder) gets copies of those images (EXIF rotation applied),
@@ -140,11 +155,9 @@ def pseudo_label(
     """
     if scale < 1:
         raise ValueError(f"scale: {scale} is below 1; the crop must hold the whole face")
-    folder = output_folder(out)
+    result = PseudoLabels(output_folder(out))
     review: list[ImageRecord] = []
     complete: list[ImageRecord] = []
-    counts = {"images": 0, "masked_faces": 0, "masks": 0, "priors": 0, "complete_images": 0}
-    problems: list[str] = []
     for path, boxes in faces.items():
         masked = [face for face in boxes if face.masked]
         if not masked:
@@ -152,7 +165,7 @@ def pseudo_label(
         try:
             image = np.asarray(read_image(path))
         except ValueError as err:
-            problems.append(str(err))
+            result.problems.append(str(err))
             continue
         height, width = image.shape[:2]
         instances = []
@@ -165,23 +178,23 @@ def pseudo_label(
                 prior = prior_mask(face.box, height, width)
                 if prior.any():
                     found, source = (prior, None), "prior"
-                    counts["priors"] += 1
+                    result.priors += 1
             if found is not None:
                 mask, score = found
                 attributes = {"face": face.label, "source": source}
                 instances.append(
                     Instance(label, rle=mask_to_rle(mask), score=score, attributes=attributes)
                 )
-        target = free_name(folder, Path(path).name)
+        target = free_name(result.folder, Path(path).name)
         save_image(Image.fromarray(image), target, quality=95)  # upright pixels, as the masks are
         record = ImageRecord(target, width, height, instances, "pseudo")
         review.append(record)
-        counts["masked_faces"] += len(masked)
-        counts["masks"] += len(instances)
+        result.masked_faces += len(masked)
+        result.masks += len(instances)
         if len(instances) == len(masked):
             complete.append(record)
-    counts["images"] = len(review)
-    counts["complete_images"] = len(complete)
-    write_via(review, folder / "review_via.json")
-    write_via(complete, folder / "via_region_data.json")
-    return {**counts, "folder": folder, "problems": problems}
+    result.images = len(review)
+    result.complete_images = len(complete)
+    write_via(review, result.folder / "review_via.json")
+    write_via(complete, result.folder / "via_region_data.json")
+    return result

@@ -1,5 +1,5 @@
 """Training: stages, loop, validation, checkpoints, logs, distributed helpers."""
 
-from .trainer import TrainingDiverged, TrainingError, TrainResult, train
+from .trainer import TrainingDiverged, TrainingError, TrainingSummary, TrainResult, train
 
-__all__ = ["TrainResult", "TrainingDiverged", "TrainingError", "train"]
+__all__ = ["TrainResult", "TrainingDiverged", "TrainingError", "TrainingSummary", "train"]

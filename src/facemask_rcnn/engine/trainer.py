@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,38 @@ from .validation import to_device, train_with_norms_held, val_ap50, validation_l
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class TrainingSummary:
+    """What a training ended with: epochs run, the best epoch by ``best_metric`` and its value
+    (None before any validation), the last validation AP50 (None when never computed), wall
+    time; the files are in ``run_dir``."""
+
+    run_dir: Path
+    epochs: int
+    best_epoch: int | None
+    best_metric: str
+    best_value: float | None
+    last_val_ap50: float | None
+    seconds: float
+
+    @property
+    def files(self) -> dict[str, Path]:
+        """The run's checkpoints, metrics table and loss plot, by name."""
+        names = ("best.pt", "last.pt", "metrics.csv", "loss.png")
+        return {name: self.run_dir / name for name in names}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form: fields and file paths as strings."""
+        files = {name.replace(".", "_"): str(path) for name, path in self.files.items()}
+        return {**dataclasses.asdict(self), "run_dir": str(self.run_dir), **files}
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
     metrics: list[dict[str, Any]]
     model: FaceMaskRCNN
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: TrainingSummary
 
 
 def train_one_epoch(
@@ -450,23 +476,19 @@ def save_epoch(
     log.info("epoch %d: %s", row["epoch"], _summary(row))
 
 
-def training_summary(run: Run, seconds: float) -> dict[str, Any]:
-    """What a training ended with: best epoch and metric, last AP50, the files, wall time."""
-    progress, folder = run.progress, run.run_dir
+def training_summary(run: Run, seconds: float) -> TrainingSummary:
+    """The run's :class:`TrainingSummary`, read from its progress."""
+    progress = run.progress
     last_ap = next((r["val_ap50"] for r in reversed(progress.metrics) if "val_ap50" in r), None)
-    return {
-        "run_dir": str(folder),
-        "epochs": len(progress.metrics),
-        "best_epoch": progress.best_epoch,
-        "best_metric": run.config.best_metric,
-        "best_value": progress.best,
-        "last_val_ap50": last_ap,
-        "best_pt": str(folder / "best.pt"),
-        "last_pt": str(folder / "last.pt"),
-        "metrics_csv": str(folder / "metrics.csv"),
-        "loss_png": str(folder / "loss.png"),
-        "seconds": round(seconds, 1),
-    }
+    return TrainingSummary(
+        run_dir=run.run_dir,
+        epochs=len(progress.metrics),
+        best_epoch=progress.best_epoch,
+        best_metric=run.config.best_metric,
+        best_value=progress.best,
+        last_val_ap50=last_ap,
+        seconds=round(seconds, 1),
+    )
 
 
 def weight_average(model: FaceMaskRCNN, decay: float) -> ModelEmaV3 | None:

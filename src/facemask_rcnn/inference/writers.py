@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,22 @@ from .predictor import Predictor
 from .results import Prediction
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+
+
+@dataclass(frozen=True)
+class PredictionRun:
+    """What :func:`predict_to_folder` wrote: the folder, how many images (video frames count
+    one each) and instances, and the inputs it skipped (``summary.json``'s ``skipped``)."""
+
+    folder: Path
+    images: int
+    instances: int
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        """One line per skipped input: ``path: reason``."""
+        return [f"{s['input']}: {s['reason']}" for s in self.skipped]
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[dict[str, str]]]:
@@ -101,7 +118,7 @@ def predict_to_folder(
     out: str | Path,
     every: int = 1,
     via_out: str | Path | None = None,
-) -> dict[str, Any]:
+) -> PredictionRun:
     """Predict on files, folders, globs and videos; write overlays, predictions.json (COCO
     results with ``file_name``) and summary.json (``images`` and ``skipped``).
 
@@ -143,8 +160,7 @@ def predict_to_folder(
     write_json(folder / "summary.json", summary, indent=1)
     if via_out:
         write_via(records, via_out, class_attribute=predictor.config.class_attribute or "type")
-    errors = [f"{s['input']}: {s['reason']}" for s in skipped]
-    return {"folder": folder, "images": len(images), "instances": len(results), "errors": errors}
+    return PredictionRun(folder, len(images), len(results), skipped)
 
 
 def _check_via_folder(paths: list[Path], via_out: Path) -> None:
