@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -62,6 +63,25 @@ def write_image(path: Path, width: int = 64, height: int = 48, seed: int = 0) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(path)
     return path
+
+
+# Photo shapes that once killed a batch: (width, height). Each must be predicted or skipped
+# with one line, never raise.
+EXTREME_SHAPES = [(1, 1), (1, 300), (300, 1), (4000, 3), (3, 4000)]
+
+
+def write_extreme_dataset(folder: Path, splits: tuple[str, ...] = ("train", "val")) -> Path:
+    """A VIA dataset whose every image has an EXTREME_SHAPES size and one polygon covering it."""
+    for split in splits:
+        via = {}
+        for index, (width, height) in enumerate(EXTREME_SHAPES):
+            name = f"{width}x{height}.png"
+            write_image(folder / split / name, width, height, seed=index)
+            xs, ys = [0, width, width, 0], [0, 0, height, height]
+            shape = {"name": "polygon", "all_points_x": xs, "all_points_y": ys}
+            via[name] = {"filename": name, "regions": [{"shape_attributes": shape}]}
+        (folder / split / "via_region_data.json").write_text(json.dumps(via))
+    return folder
 
 
 # Fixtures that train a model: a test asking for one is slow (``make test-fast`` leaves it out).

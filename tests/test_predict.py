@@ -13,7 +13,14 @@ from facemask_rcnn.data import load_records
 from facemask_rcnn.data.records import ImageRecord
 from facemask_rcnn.evaluation.matterport_ap import mask_ious
 from facemask_rcnn.inference import Prediction, Predictor, expand_inputs, overlay
-from tests.conftest import BrightEngine, assert_same_detections, faces_photo, faces_predictor
+from tests.conftest import (
+    EXTREME_SHAPES,
+    BrightEngine,
+    assert_same_detections,
+    faces_photo,
+    faces_predictor,
+    write_extreme_dataset,
+)
 
 
 def test_prediction_percent_masked_counts_union_of_masks():
@@ -137,6 +144,24 @@ def test_predict_folder_with_a_corrupt_file_writes_the_rest(trained, tmp_path, c
         } <= set(entry)
         assert set(entry["segmentation"]) == {"size", "counts"}
     assert len(list((tmp_path / "p" / "overlays").glob("*.jpg"))) == len(summary["images"])
+
+
+@pytest.mark.parametrize("size", [64, 256, 800])
+def test_extreme_photo_shapes_are_predicted_whole_at_any_image_size(trained, tmp_path, size):
+    checkpoint, _ = trained
+    folder = write_extreme_dataset(tmp_path / "d", ("val",)) / "val"
+    out = tmp_path / "p"
+    args = ["predict", str(folder / "*.png"), "--weights", str(checkpoint), "--out", str(out)]
+    assert main([*args, "--image-size", str(size), "--min-score", "0"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped"] == []
+    sizes = {Path(s["file_name"]).name: (s["width"], s["height"]) for s in summary["images"]}
+    assert sizes == {f"{w}x{h}.png": (w, h) for w, h in EXTREME_SHAPES}
+    for entry in json.loads((out / "predictions.json").read_text()):
+        width, height = sizes[Path(entry["file_name"]).name]
+        assert entry["segmentation"]["size"] == [height, width]  # masks at the photo's own size
+        x, y, w, h = entry["bbox"]
+        assert min(x, y) >= 0 and x + w <= width + 1e-3 and y + h <= height + 1e-3
 
 
 def test_predictions_to_via_and_back_keep_the_masks(trained, tmp_path):

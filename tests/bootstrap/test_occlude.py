@@ -9,6 +9,7 @@ from facemask_rcnn.bootstrap.occlude import occluder_polygon, paste_occluder
 from facemask_rcnn.data import load_records
 from facemask_rcnn.data.boxes import FaceBox
 from facemask_rcnn.synth import MASK_TYPES
+from tests.conftest import EXTREME_SHAPES, write_image
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -111,3 +112,17 @@ def test_share_outside_0_1_is_a_clear_error_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="share: 1.5 is not between 0 and 1"):
         occlude_faces({}, tmp_path / "out", share=1.5)
     assert not (tmp_path / "out").exists()
+
+
+def test_extreme_photo_shapes_leave_the_rest_of_the_batch_occluded(tmp_path):
+    faces = {}
+    for index, (width, height) in enumerate(EXTREME_SHAPES):
+        path = write_image(tmp_path / f"{width}x{height}.png", width, height, seed=index)
+        faces[path] = [FaceBox((0, 0, width, height), "without_mask")]
+    normal = write_image(tmp_path / "normal.png", 120, 90)
+    faces[normal] = [FaceBox((20, 10, 80, 80), "without_mask")]
+    result = occlude_faces(faces, tmp_path / "out", seed=0)
+    # no strip holds a face MIN_FACE px on both sides: only the normal photo gets an occluder
+    assert (result.images, result.occluders, result.problems) == (1, 1, [])
+    (record,), problems = load_records(result.folder)
+    assert problems == [] and record.path.name == "normal.jpg"

@@ -8,6 +8,7 @@ from facemask_rcnn.bootstrap import pseudo_label
 from facemask_rcnn.bootstrap.pseudo import crop_around, face_mask, paste_crop_mask, prior_mask
 from facemask_rcnn.data import load_records
 from facemask_rcnn.data.boxes import FaceBox
+from tests.conftest import EXTREME_SHAPES
 
 
 def test_crop_around_is_centred_and_clipped_to_the_image():
@@ -121,3 +122,18 @@ def test_a_crop_smaller_than_the_face_is_a_clear_error(bright_predictor, tmp_pat
     with pytest.raises(ValueError, match="scale: 0.5 is below 1"):
         pseudo_label(bright_predictor(), {}, tmp_path / "out", scale=0.5)
     assert not (tmp_path / "out").exists()
+
+
+def test_extreme_photo_shapes_get_their_masks_and_read_back(bright_predictor, tmp_path):
+    faces = {}
+    for width, height in EXTREME_SHAPES:  # white photos: the stand-in model masks all of them
+        path = tmp_path / f"{width}x{height}.png"
+        Image.fromarray(np.full((height, width, 3), 255, np.uint8)).save(path)
+        faces[path] = [FaceBox((0, 0, width, height), "with_mask")]
+    result = pseudo_label(bright_predictor(), faces, tmp_path / "out")
+    assert (result.images, result.masks, result.complete_images) == (5, 5, 5)
+    assert result.problems == []
+    records, problems = load_records(result.folder)
+    assert problems == [] and len(records) == 5
+    for record in records:
+        assert record.instances[0].to_mask(record.height, record.width).all()

@@ -178,7 +178,7 @@ def test_each_problem_is_one_named_line_and_the_rest_loads(tmp_path):
     expected = [
         f"error: {src}: a.jpg region 1: polygon has 2 point(s), needs >= 3",
         f"warning: {src}: b.jpg region 1: 1 point(s) outside the 64x48 image, clipped",
-        f"error: {src}: ok2.jpg region 1: region has zero area",
+        f"error: {src}: ok2.jpg region 1: region covers no pixel",
         f"error: {src}: ok2.jpg region 2: unknown class value 'hat'; known ['surgical', 'cloth']",
         f"error: {src}: missing.jpg: image file is missing",
         f"error: {src}: a.jpg: duplicate file name, later entry ignored",
@@ -230,3 +230,17 @@ def test_via_writer_round_trips_rle_instances(tmp_path):
     got = np.maximum.reduce([i.to_mask(48, 64) for i in back[0].instances])
     iou = (got & mask).sum() / (got | mask).sum()
     assert iou >= 0.95 and {i.label for i in back[0].instances} == {"n95"}
+
+
+@pytest.mark.parametrize("width, height", [(1, 1), (1, 300), (300, 1), (64, 48)])
+def test_a_one_pixel_wide_mask_written_to_via_reads_back_exactly(tmp_path, width, height):
+    from facemask_rcnn.data.records import ImageRecord
+
+    write_image(tmp_path / "img.png", width, height)
+    mask = np.zeros((height, width), np.uint8)
+    mask[height // 2, :] = 1  # one row, a single pixel on a 1 x 1 photo
+    rec = ImageRecord(tmp_path / "img.png", width, height, [Instance("n95", rle=mask_to_rle(mask))])
+    write_via([rec], tmp_path / "out.json")
+    back, problems = load_records(tmp_path / "out.json", class_attribute="type")
+    assert problems == []
+    assert np.array_equal(back[0].instances[0].to_mask(height, width), mask)

@@ -26,7 +26,7 @@ from facemask_rcnn.engine.logs import read_metrics
 from facemask_rcnn.engine.trainer import _loader, weight_average
 from facemask_rcnn.modeling import build_model
 from facemask_rcnn.synth import synthesize
-from tests.conftest import TINY, tiny_config
+from tests.conftest import TINY, tiny_config, write_extreme_dataset
 
 pytestmark = pytest.mark.slow  # every test here trains, if only for a step
 
@@ -528,3 +528,13 @@ def test_an_int8_stage_fine_tunes_with_rounding_and_norms_held_then_saves_a_floa
     assert sum(not torch.equal(before[k], after[k]) for k in weights) > 50  # trained
     assert all(type(m).__module__.startswith("torch.") for m in result.model.modules()
                if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_a_dataset_of_extreme_photo_shapes_trains_and_validates(tmp_path, size):
+    data = write_extreme_dataset(tmp_path / "d")
+    config = tiny_config("[{layers: heads, epochs: 1, lr: 0.01}]", f"image_size={size}")
+    result = train(config, data, tmp_path / "run")
+    assert result.summary.epochs == 1 and result.metrics[0]["images"] == 5
+    losses = torch.tensor([result.metrics[0]["loss"], result.summary.best_value])
+    assert torch.isfinite(losses).all()

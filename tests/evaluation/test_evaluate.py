@@ -9,6 +9,8 @@ from facemask_rcnn.cli import main
 from facemask_rcnn.config import Config
 from facemask_rcnn.engine.logs import read_metrics
 from facemask_rcnn.evaluation import evaluate, mean_matterport_ap
+from facemask_rcnn.inference import Predictor
+from tests.conftest import EXTREME_SHAPES, write_extreme_dataset
 
 
 def test_evaluate_writes_report_and_numbers_agree(trained, tmp_path, capsys):
@@ -31,6 +33,15 @@ def test_evaluate_writes_report_and_numbers_agree(trained, tmp_path, capsys):
     assert metrics["latency_ms"] > 0 and metrics["device"] == "cpu"
     assert (folder / "pr_curve.png").stat().st_size > 0
     assert 0 < len(list((folder / "worst").glob("*.png"))) <= 6
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_extreme_photo_shapes_are_evaluated_not_skipped(trained, tmp_path, size):
+    checkpoint, _ = trained
+    data = write_extreme_dataset(tmp_path / "d", ("val",))
+    metrics = evaluate(Predictor.from_checkpoint(checkpoint, 0.0, size=size), data, "val")
+    assert metrics.images == len(EXTREME_SHAPES) and metrics.problems == []
+    assert 0 <= metrics.matterport_map50 <= 1
 
 
 def test_a_predictor_that_echoes_the_outlines_scores_one_and_a_blind_one_zero(tiny_synth):

@@ -7,6 +7,7 @@ from facemask_rcnn.data.faces import inside_fraction
 from facemask_rcnn.evaluation.faces import face_metrics
 from facemask_rcnn.evaluation.results import WidthRecall
 from facemask_rcnn.inference import Prediction
+from tests.conftest import EXTREME_SHAPES
 
 
 def test_inside_fraction_is_the_share_of_the_box_inside_the_face():
@@ -54,6 +55,17 @@ def test_face_metrics_count_hits_per_width_and_false_alarms(tmp_path, bright_pre
     assert found.at_limit.min_score is None
     assert found.at_limit.masked_recall == 0.0
     assert found.at_limit.masks_per_bare_face == 0.0
+
+
+def test_extreme_photo_shapes_are_scored_like_any_photo(tmp_path, bright_predictor):
+    faces = {}
+    for width, height in EXTREME_SHAPES:  # white: the stand-in model masks the whole strip
+        path = tmp_path / f"{width}x{height}.png"
+        Image.fromarray(np.full((height, width, 3), 255, np.uint8)).save(path)
+        faces[path] = [FaceBox((0, 0, width, height), "with_mask")]
+    found = face_metrics(bright_predictor(), faces)
+    assert (found.images, found.masked_faces, found.bare_faces) == (5, 5, 0)
+    assert found.masked_recall == 1.0 and found.stray_masks_per_image == 0.0
 
 
 class _Scored:

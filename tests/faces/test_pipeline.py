@@ -5,14 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from skimage import data
 
 from facemask_rcnn.config import load_config
+from facemask_rcnn.data.records import ImageRecord, Instance
 from facemask_rcnn.faces.crops import BoxMap, crop_windows, fit_box_map, match, square_windows
-from facemask_rcnn.faces.finder import FaceBoxes, FinderUnavailable, YuNetFinder, package_file
+from facemask_rcnn.faces.finder import (
+    FaceBoxes,
+    FinderUnavailable,
+    YuNetFinder,
+    finder_from_config,
+    package_file,
+)
+from facemask_rcnn.faces.head import HEAD_CLASSES
 from facemask_rcnn.faces.pipeline import FacePipeline
-from facemask_rcnn.faces.train import class_weights, train_face_head
-from tests.conftest import FixedHead, ListFinder
+from facemask_rcnn.faces.train import class_weights, mine_crops, train_face_head
+from tests.conftest import EXTREME_SHAPES, FixedHead, ListFinder, write_image
 
 
 def test_yunet_finds_the_astronaut_s_face_at_full_and_quarter_size():
@@ -36,6 +45,24 @@ def test_strips_give_the_finder_no_nan_or_empty_boxes(width, height):
         boxes = found.boxes
         assert np.isfinite(boxes).all() and len(boxes) == len(found.scores)
         assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+
+
+@pytest.mark.parametrize("crop", [48, 96])
+def test_extreme_photo_shapes_give_the_head_a_crop_per_labelled_face(tmp_path, crop):
+    records = []
+    for index, (width, height) in enumerate(EXTREME_SHAPES):
+        path = write_image(tmp_path / f"{width}x{height}.png", width, height, seed=index)
+        outline = np.array([[0, 0], [width, 0], [width, height], [0, height]], float)
+        faces = [Instance("masked", [outline]), Instance("bare", bbox=(0, 0, width, height))]
+        records.append(ImageRecord(path, width, height, faces))
+    config = load_config("configs/faces.yaml", [f"face_crop={crop}"])
+    crops = mine_crops(records, finder_from_config(config), config)  # YuNet: no strip is big enough
+    assert crops.counts() == {"masked": 5, "incorrect": 0, "bare": 5, "not_a_face": 0}
+    assert crops.images.shape[1:] == (3, *crops.masks.shape[1:]) and len(crops.images) == 10
+    assert crops.labels[:2].tolist() == [HEAD_CLASSES.index(s) for s in ("masked", "bare")]
+    pixel = torch.from_numpy(np.asarray(Image.open(records[0].path))).reshape(3, 1, 1)
+    assert (crops.images[:2] == pixel).all()  # a 1 x 1 photo's crops: its pixel, replicated
+    assert crops.masks[0].all()  # and its outline, which covers it
 
 
 def test_finder_scales_are_held_to_the_longest_side():

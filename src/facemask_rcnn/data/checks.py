@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from .images import ImageError, image_size
 from .records import polygon_area
@@ -79,7 +80,9 @@ def locate_image(
 def clean_polygon(
     points: np.ndarray, width: int, height: int, file: str, item: str, problems: list[Problem]
 ) -> np.ndarray | None:
-    """Validate one polygon: < 3 points or zero area drop it; points outside are clipped."""
+    """Validate one polygon: < 3 points or no pixel covered drop it; points outside are
+    clipped. A polygon under 1 px² is kept when it covers a pixel centre (a one-pixel mask's
+    outline), so every mask a writer outlines reads back."""
     if len(points) < 3:
         problems.append(Problem(file, item, f"polygon has {len(points)} point(s), needs >= 3"))
         return None
@@ -98,10 +101,16 @@ def clean_polygon(
             )
         )
         points = np.stack([points[:, 0].clip(0, width), points[:, 1].clip(0, height)], axis=1)
-    if polygon_area(points) < 1.0:
-        problems.append(Problem(file, item, "region has zero area"))
+    if polygon_area(points) < 1.0 and not _covers_a_pixel(points, width, height):
+        problems.append(Problem(file, item, "region covers no pixel"))
         return None
     return points
+
+
+def _covers_a_pixel(points: np.ndarray, width: int, height: int) -> bool:
+    """True when pycocotools, which rasterises every reader's polygons, fills any pixel."""
+    rle = mask_utils.frPyObjects([points.ravel().tolist()], height, width)
+    return bool(mask_utils.area(rle).sum())
 
 
 def resolve_label(

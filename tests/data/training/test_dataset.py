@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
-from facemask_rcnn.data import ImageRecord, Instance, MaskDataset, collate
-from tests.conftest import write_image
+from facemask_rcnn.data import ImageRecord, Instance, MaskDataset, collate, load_records
+from tests.conftest import EXTREME_SHAPES, write_extreme_dataset, write_image
 
 
 def _record(tmp_path):
@@ -16,6 +17,20 @@ def test_resize_to_image_size_scales_masks_and_boxes(tmp_path):
     assert image.shape == (3, 50, 100) and image.dtype == torch.float32 and image.max() <= 1
     assert target["boxes"].tolist() == [[10.0, 10.0, 30.0, 30.0]]
     assert int(target["masks"].sum()) == 400 and target["labels"].tolist() == [1]
+
+
+@pytest.mark.parametrize("size", [64, 256, 512])
+def test_extreme_photo_shapes_keep_a_pixel_on_the_short_side_and_their_mask(tmp_path, size):
+    records, problems = load_records(write_extreme_dataset(tmp_path, ("train",)), "train")
+    assert not problems and len(records) == len(EXTREME_SHAPES)
+    for record in records:
+        image, target = MaskDataset([record], ["face_mask"], image_size=size)[0]
+        height, width = image.shape[1:]
+        assert min(height, width) >= 1 and max(height, width) == size
+        # the outline covers the photo: it stays while it reaches a pixel centre at this size
+        kept = min(record.width, record.height) * size / max(record.width, record.height) > 0.5
+        assert target["masks"].shape == (int(kept), height, width) and target["masks"].all()
+        assert target["boxes"].tolist() == [[0.0, 0.0, float(width), float(height)]] * kept
 
 
 def test_cache_returns_the_same_sample_without_reading_the_file(tmp_path):

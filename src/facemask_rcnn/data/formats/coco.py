@@ -36,7 +36,7 @@ def _segmentation(
     if isinstance(seg, dict):  # RLE, compressed or not
         rle = _checked_rle(seg, height, width)
         if mask_utils.area(rle) < 1:
-            problems.append(Problem(src, item, "region has zero area"))
+            problems.append(Problem(src, item, "region covers no pixel"))
             return None
         return Instance("", rle=rle)
     polygons = []
