@@ -329,3 +329,32 @@ def test_int8_training_rounds_weights_to_the_static_graphs_int8_weights(batchnor
         values, ties = values + apart.numel(), ties + int((apart > 1e-3).sum())
         same, channels = same + int(kept.sum()), channels + len(kept)
     assert channels > 2000 and same / channels > 0.99 and ties / values < 1e-3
+
+
+def test_a_face_head_exports_to_onnx_and_loads_as_the_same_pipeline(tmp_path, capsys):
+    from facemask_rcnn.faces.crops import BoxMap
+    from facemask_rcnn.faces.head import FaceHead, OnnxFaceHead
+    from facemask_rcnn.faces.train import head_checkpoint
+    from facemask_rcnn.shipped import load_predictor
+
+    config = Config(task="faces", face_crop=48)
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "head.pt"
+    torch.save(head_checkpoint(FaceHead(imagenet=False), config, BoxMap(dy=0.1)), checkpoint)
+    assert main(["export", "--weights", str(checkpoint)]) == 0
+    graph = tmp_path / "head.onnx"
+    assert f"wrote {graph}" in capsys.readouterr().out
+    from_pt = load_predictor(checkpoint, mask_weights="none")
+    from_onnx = load_predictor(graph, mask_weights="none")
+    assert isinstance(from_onnx.head, OnnxFaceHead)
+    assert from_onnx.box_map == from_pt.box_map == BoxMap(dy=0.1)
+    assert from_onnx.config.to_dict() == from_pt.config.to_dict()
+    crops = torch.rand(5, 3, 48, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(from_onnx.head(crops), from_pt.head(crops), atol=1e-4, rtol=0)
+    assert from_onnx.head(crops[:0]).shape == (0, 4)  # a photo with no face
+    with pytest.raises(FileExistsError):
+        export(checkpoint, "onnx")  # never overwrites
+    for option in ({"fmt": "torchscript"}, {"int8": "dynamic"}, {"size": 96}):
+        with pytest.raises(ValueError, match="a face head exports as it is"):
+            export(checkpoint, option.pop("fmt", "onnx"), tmp_path / "other.onnx", **option)

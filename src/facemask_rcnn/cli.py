@@ -48,6 +48,7 @@ EPILOGS = {
     "export": "examples:\n  facemask export --weights runs/masks/best.pt --format onnx\n"
     "  facemask export --weights best.pt --int8 static --calibration DATASET/train\n"
     "  facemask export --weights best.pt --format torchscript --out model.ts.pt\n"
+    "  facemask export --weights runs/faces/best.pt   # a face head: its ONNX graph\n"
     "  facemask predict photos/ --weights runs/masks/best.onnx",
     "serve": "examples:\n  facemask serve --weights runs/masks/best.pt\n"
     "  facemask serve --weights best.onnx --host 0.0.0.0 --port 8080 --max-upload-mb 5",

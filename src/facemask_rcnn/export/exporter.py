@@ -22,12 +22,15 @@ from torchvision.models.detection.roi_heads import RoIHeads
 from ..config import Config
 from ..devices import resolve_device
 from ..extras import require
+from ..faces.pipeline import is_face_head
 from ..fileio import atomic_write
 from ..inference.engines import OUTPUTS
 from ..modeling import load_trained
 from ..modeling.fold import fold_batchnorm
 from ..modeling.maskrcnn import FaceMaskRCNN, score_floor
 from ..modeling.roi_heads import heads_like
+from ..modeling.weights import load_torch_file
+from .face_head import export_face_head
 from .graph import graph_model
 from .quantise import calibration_set, quantize_linear_layers, quantize_whole_graph
 
@@ -95,8 +98,20 @@ def export(
     CPU), ``static`` (every convolution and fully connected layer in int8, activations
     calibrated on up to ``calibration_images`` images found under ``calibration``) or ``none``.
     ``trust`` lets a checkpoint that needs pickle load; ``device`` is where the graph is traced
-    (default: the CPU; the graph itself runs anywhere its runtime does).
+    (default: the CPU; the graph itself runs anywhere its runtime does). A face head's
+    checkpoint becomes its float ONNX graph (``export.face_head``), with no other option.
     """
+    state = load_torch_file(checkpoint, trust)
+    if is_face_head(state):
+        given = {"--format torchscript": fmt != "onnx", "--image-size": size, "--set": overrides}
+        given |= {"--int8": int8 not in (None, "none"), "--calibration": calibration}
+        refused = [name for name, value in given.items() if value]
+        if refused:
+            raise ValueError(f"{checkpoint}: a face head exports as it is; no {', '.join(refused)}")
+        out = Path(out) if out else Path(checkpoint).with_suffix(".onnx")
+        if out.exists():
+            raise FileExistsError(f"{out}: already exists; choose another name")
+        return export_face_head(state, out)
     model, config = load_for_export(checkpoint, min_score, overrides, trust)
     int8 = int8 or ("dynamic" if config.int8_box_head else "none")
     if int8 not in ("none", "dynamic", "static"):

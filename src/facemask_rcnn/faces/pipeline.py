@@ -20,7 +20,7 @@ from ..inference.predictor import Predictor
 from ..inference.results import Prediction
 from .crops import BoxMap, crop_windows, square_windows
 from .finder import finder_from_config
-from .head import HEAD_CHECKPOINT_KIND, HEAD_CLASSES, FaceHead
+from .head import HEAD_CHECKPOINT_KIND, HEAD_CLASSES, FaceHead, OnnxFaceHead, head_from_state
 
 MASK_CONTEXT = 1.3  # the masks model sees the face box widened this much (a mask's straps)
 INSIDE = 0.5  # share of a mask's box in the face box for it to be that face's mask
@@ -37,13 +37,14 @@ class FacePipeline:
     def __init__(
         self,
         finder,  # noqa: ANN001 - a callable photo -> FaceBoxes (faces.finder)
-        head: FaceHead,
+        head: FaceHead | OnnxFaceHead,
         config: Config,
         box_map: BoxMap | None = None,
         masks: Predictor | None = None,
         min_score: float | None = None,
     ) -> None:
-        self.finder, self.head, self.config = finder, head.eval(), config
+        self.finder, self.config = finder, config
+        self.head = head.eval() if isinstance(head, torch.nn.Module) else head
         self.box_map = box_map or BoxMap()
         self.masks = masks
         self.class_names = list(FACE_STATUSES)
@@ -59,17 +60,15 @@ class FacePipeline:
         min_score: float | None = None,
         runtime: str = "onnxruntime",
         trust: bool = False,
+        head: OnnxFaceHead | None = None,
     ) -> FacePipeline:
         """The pipeline of a face head's checkpoint (``best.pt`` of ``facemask train --config
-        configs/faces.yaml``) loaded from ``path``; its masks from ``mask_weights``, a masks model
-        (.pt or .onnx; none: faces without masks). ``shipped.load_predictor`` calls this."""
+        configs/faces.yaml``) loaded from ``path``, or of its exported graph (``head``, whose
+        ``state`` this is); its masks from ``mask_weights``, a masks model (.pt or .onnx; none:
+        faces without masks). ``shipped.load_predictor`` calls this."""
         if not is_face_head(state):
             raise ValueError(f"{path}: not a face head checkpoint")
         config = saved_config(state["config"])
-        head = FaceHead(config.backbone, imagenet=False)
-        head.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
-        )
         masks = None
         if mask_weights is not None:
             own = runtime if Path(mask_weights).suffix == ".onnx" else "onnxruntime"
@@ -77,6 +76,7 @@ class FacePipeline:
             if masks.config.task != "masks":
                 raise ValueError(f"{mask_weights}: mask weights must be a masks model")
         finder = finder_from_config(config)
+        head = head or head_from_state(state)
         return cls(finder, head, config, BoxMap(**state["box_map"]), masks, min_score)
 
     @torch.no_grad()
